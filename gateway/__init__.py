@@ -1,0 +1,3 @@
+"""Self-hosted LLM inference gateway."""
+
+__version__ = "0.1.0"
