@@ -1,0 +1,1 @@
+"""HTTP routes: thin adapters between ASGI and the gateway's call handling."""

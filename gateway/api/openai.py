@@ -1,0 +1,94 @@
+"""OpenAI-shaped routes: chat, completions, embeddings (raw ASGI endpoints) and models."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
+
+from gateway.api.asgi import read_body, send_response
+from gateway.api.request_id import request_id
+from gateway.api.validation import parse_json_object, validate_openai
+from gateway.calls import Call
+from gateway.errors import BadRequest, GatewayError, openai_error_bytes
+from gateway.providers.base import Route
+from gateway.proxy import send_error
+from gateway.state import GatewayState
+from gateway.streaming.meter import Meter
+
+
+def openai_sse_error(err: GatewayError) -> bytes:
+    """An error after the stream started: one `data:` event in OpenAI's error shape."""
+    return b"data: " + openai_error_bytes(err) + b"\n\n"
+
+
+class OpenAIEndpoint:
+    """One proxied OpenAI route; an ASGI app so it sees `http.disconnect` directly."""
+
+    def __init__(self, state: GatewayState, route: Route) -> None:
+        self.state = state
+        self.route = route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        meter = Meter()
+        state = self.state
+        try:
+            identity = state.auth.authenticate(scope)
+            body = parse_json_object(
+                await read_body(scope, receive, state.settings.max_body_bytes)
+            )
+            validate_openai(self.route, body)
+            model, provider = state.resolve(body["model"])
+            if provider.kind != "openai":
+                raise BadRequest(
+                    f"model {model.name!r} is served by a {provider.kind} provider; "
+                    "translation to it is not available yet",
+                    param="model",
+                )
+            stream = bool(body.get("stream"))
+            call = Call(
+                id=request_id(scope), identity=identity, route=self.route, model=model,
+                provider=provider.name, mode="stream" if stream else "sync", meter=meter,
+                request_body=body,
+            )
+            request = provider.build_request(
+                self.route, body, model, stream=stream, call_id=call.id
+            )
+        except GatewayError as err:
+            await send_error(send, err, openai_error_bytes)
+            return
+        await state.proxy.handle(
+            receive, send, call, provider, self.route, request, openai_error_bytes,
+            openai_sse_error,
+        )
+
+
+class ModelsEndpoint:
+    """`GET /v1/models`: the models this gateway serves, in OpenAI's list shape."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+        self.created = int(time.time())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            self.state.auth.authenticate(scope)
+        except GatewayError as err:
+            await send_error(send, err, openai_error_bytes)
+            return
+        data = [
+            {"id": m.name, "object": "model", "created": self.created, "owned_by": m.provider}
+            for m in self.state.models.values()
+        ]
+        await send_response(send, 200, orjson.dumps({"object": "list", "data": data}))
+
+
+def routes(state: GatewayState) -> list[StarletteRoute]:
+    return [
+        StarletteRoute("/v1/chat/completions", OpenAIEndpoint(state, "chat"), methods=["POST"]),
+        StarletteRoute("/v1/completions", OpenAIEndpoint(state, "completions"), methods=["POST"]),
+        StarletteRoute("/v1/embeddings", OpenAIEndpoint(state, "embeddings"), methods=["POST"]),
+        StarletteRoute("/v1/models", ModelsEndpoint(state), methods=["GET"]),
+    ]

@@ -1,0 +1,81 @@
+"""Checks on the OpenAI-shaped request bodies: clear 400s that name the bad field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.errors import BadRequest
+
+_NUMBER = (int, float)
+_COMMON: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "a string"),
+    "stream": (bool, "a boolean"),
+    "stream_options": (dict, "an object"),
+    "max_tokens": (int, "an integer"),
+    "max_completion_tokens": (int, "an integer"),
+    "n": (int, "an integer"),
+    "temperature": (_NUMBER, "a number"),
+    "top_p": (_NUMBER, "a number"),
+    "presence_penalty": (_NUMBER, "a number"),
+    "frequency_penalty": (_NUMBER, "a number"),
+    "user": (str, "a string"),
+    "stop": ((str, list), "a string or an array of strings"),
+    "tools": (list, "an array"),
+    "dimensions": (int, "an integer"),
+}
+_REQUIRED = {
+    "chat": ("messages", list, "an array of messages"),
+    "completions": ("prompt", (str, list), "a string or an array"),
+    "embeddings": ("input", (str, list), "a string or an array"),
+}
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        raise BadRequest("the request body is empty; send a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+def validate_openai(route: str, body: dict[str, Any]) -> None:
+    """Raise BadRequest for a missing or mistyped field of an OpenAI-shaped call."""
+    if "model" not in body:
+        raise BadRequest("you must provide a model parameter", param="model")
+    for name, (kinds, label) in _COMMON.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
+            raise BadRequest(f"'{name}' must be {label}, got {type(value).__name__}", param=name)
+    field, kinds, label = _REQUIRED[route]
+    value = body.get(field)
+    if value is None:
+        raise BadRequest(f"'{field}' is required", param=field)
+    if not isinstance(value, kinds):
+        raise BadRequest(f"'{field}' must be {label}", param=field)
+    if route == "chat":
+        _check_messages(value)
+    if body.get("stream_options") is not None and not body.get("stream"):
+        raise BadRequest(
+            "'stream_options' is only allowed when 'stream' is true", param="stream_options"
+        )
+    if route == "embeddings" and body.get("stream"):
+        raise BadRequest("embeddings cannot be streamed", param="stream")
+
+
+def _check_messages(messages: list[Any]) -> None:
+    if not messages:
+        raise BadRequest("'messages' must contain at least one message", param="messages")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or not isinstance(message.get("role"), str):
+            raise BadRequest(
+                f"'messages[{index}]' must be an object with a 'role' string",
+                param=f"messages[{index}]",
+            )

@@ -1,0 +1,108 @@
+"""The ASGI application: routes, lifespan (upstream pool, ledger) and error rendering."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gateway import __version__
+from gateway.api import openai as openai_api
+from gateway.api import ops
+from gateway.api.request_id import RequestIdMiddleware
+from gateway.config import Settings
+from gateway.defaults import SIM_MOUNT
+from gateway.errors import BadRequest, GatewayError, NotFound, openai_error
+from gateway.ledger import LedgerSink
+from gateway.state import GatewayState
+
+log = logging.getLogger("gateway")
+
+
+def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
+    state = GatewayState(settings, ledger)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.start()
+        if settings.simulator:
+            log.info(
+                "no provider credentials found: serving the built-in simulator's models (%s)",
+                ", ".join(state.models),
+            )
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(
+        title="LLM inference gateway", version=__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None,
+    )
+    app.state.gateway = state
+    app.router.routes.extend(openai_api.routes(state))
+    app.include_router(ops.router)
+    _install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    if settings.simulator:
+        app.add_middleware(_SimulatorMount)
+    return app
+
+
+class _SimulatorMount:
+    """Serve the built-in simulator under /sim (pure ASGI; the path prefix is stripped)."""
+
+    def __init__(self, app):  # type: ignore[no-untyped-def]
+        from gateway.sim.app import create_sim_app
+        from gateway.sim.options import SimOptions
+
+        self.app = app
+        self.sim = create_sim_app(SimOptions())
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        path = scope.get("path", "")
+        if scope["type"] == "http" and path.startswith(SIM_MOUNT + "/"):
+            scope = dict(scope, path=path[len(SIM_MOUNT):], raw_path=None)
+            await self.sim(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return JSONResponse(openai_error(exc), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+        err = BadRequest(f"{param or 'request'}: {first.get('msg')}", param=param)
+        return JSONResponse(openai_error(err), status_code=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            err: GatewayError = NotFound(f"no route {request.method} {request.url.path}")
+        else:
+            err = GatewayError(str(exc.detail), status=exc.status_code)
+            err.type = "invalid_request_error"
+        return JSONResponse(openai_error(err), status_code=err.status)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        err = GatewayError("the gateway hit an internal error; the call was not completed")
+        return JSONResponse(openai_error(err), status_code=500)
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` and multi-worker serving: settings from the environment."""
+    from gateway.config import load_settings
+
+    return create_app(load_settings())

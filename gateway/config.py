@@ -1,0 +1,281 @@
+"""Settings: a YAML file with ${ENV} interpolation, GATEWAY_* overrides and embedded defaults.
+
+This is the only module that reads the process environment; everything else receives a
+`Settings` object.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from gateway.defaults import default_document
+
+ProviderKind = Literal["openai", "anthropic", "gemini"]
+CancelBilling = Literal["delivered", "generated", "full"]
+RoutingMode = Literal["auto", "stream", "sync", "batch"]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a message that names the field."""
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string such as `500ms`, `30s`, `5m`, `1h`."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(0.0, ge=0)
+    output: float = Field(0.0, ge=0)
+
+
+class ProviderConfig(_Strict):
+    name: str = Field(min_length=1)
+    kind: ProviderKind
+    base_url: str
+    api_key: SecretStr | None = None
+    batch: Literal["native", "emulated"] = "native"
+    batch_max_items: int = Field(10_000, ge=1)
+    batch_max_wait: float = 3600.0
+    batch_concurrency: int = Field(4, ge=1)
+    cancel_billing: CancelBilling | None = None
+    stream_usage: bool = True
+    connect_timeout: float = 10.0
+    read_timeout: float = 600.0
+    max_connections: int = Field(1000, ge=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    _durations = field_validator(
+        "batch_max_wait", "connect_timeout", "read_timeout", mode="before"
+    )(parse_duration)
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def billing_after_cancel(self) -> CancelBilling:
+        """What the provider bills for an aborted call (WIRE.md defaults per kind)."""
+        if self.cancel_billing is not None:
+            return self.cancel_billing
+        return "full" if self.kind == "gemini" else "delivered"
+
+
+class ModelConfig(_Strict):
+    name: str = Field(min_length=1)
+    provider: str
+    upstream_model: str | None = None
+    price: Price = Price()
+    batch_discount: float = Field(0.5, ge=0, le=1)
+
+    @property
+    def upstream_name(self) -> str:
+        return self.upstream_model or self.name
+
+
+class WorkloadConfig(_Strict):
+    name: str = Field(min_length=1)
+    keys: list[SecretStr] = Field(default_factory=list)
+    mode: RoutingMode = "auto"
+    on_cancel: Literal["abort", "drain"] = "abort"
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _drop_empty_keys(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [key for key in value if key not in (None, "")]
+        return value
+
+
+class Settings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    database_url: str = "sqlite+aiosqlite:///./gateway.db"
+    redis_url: str | None = None
+    admin_key: SecretStr | None = None
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    abort_on_disconnect: bool = True
+    drain_max_concurrent: int = Field(64, ge=0)
+    drain_timeout: float = 60.0
+    simulator: bool = False
+    providers: list[ProviderConfig] = Field(default_factory=list)
+    models: list[ModelConfig] = Field(default_factory=list)
+    workloads: list[WorkloadConfig] = Field(default_factory=list)
+
+    _durations = field_validator("drain_timeout", mode="before")(parse_duration)
+
+    def provider(self, name: str) -> ProviderConfig:
+        return next(p for p in self.providers if p.name == name)
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((m for m in self.models if m.name == name), None)
+
+
+_SCALAR_OVERRIDES = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if name not in ("providers", "models", "workloads")
+}
+
+
+def interpolate(value: Any, env: Mapping[str, str], where: str = "") -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML document."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{where}: environment variable {name} is not set")
+
+    return _ENV_REF.sub(substitute, value)
+
+
+def _apply_env_overrides(document: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name in _SCALAR_OVERRIDES:
+        key = f"GATEWAY_{name.upper()}"
+        if key in env:
+            document[name] = env[key]
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _check_references(settings: Settings) -> None:
+    providers = [p.name for p in settings.providers]
+    for index, model in enumerate(settings.models):
+        if model.provider not in providers:
+            raise ConfigError(
+                f"models[{index}].provider: unknown provider {model.provider!r}"
+                f" (configured: {', '.join(providers) or 'none'})"
+            )
+    for section, names in (
+        ("providers", providers),
+        ("models", [m.name for m in settings.models]),
+        ("workloads", [w.name for w in settings.workloads]),
+    ):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"{section}: duplicate name {duplicates[0]!r}")
+    seen: dict[str, str] = {}
+    for workload in settings.workloads:
+        for key in workload.keys:
+            secret = key.get_secret_value()
+            if secret in seen:
+                raise ConfigError(
+                    f"workloads: the same key is listed for {seen[secret]!r} and {workload.name!r}"
+                )
+            seen[secret] = workload.name
+
+
+def build_settings(
+    document: dict[str, Any],
+    env: Mapping[str, str],
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Validate a (parsed, not yet interpolated) config document into Settings.
+
+    Precedence: command-line overrides, then GATEWAY_* variables, then the document.
+    """
+    document = interpolate(document, env)
+    _apply_env_overrides(document, env)
+    document.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        settings = Settings.model_validate(document)
+    except ValidationError as exc:
+        problems = [
+            f"{_field_path(err['loc']) or 'config'}: {err['msg']}" for err in exc.errors()
+        ]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems)) from None
+    _check_references(settings)
+    return settings
+
+
+def resolve_config_path(explicit: str | None, env: Mapping[str, str]) -> Path | None:
+    """--config, else GATEWAY_CONFIG, else ./gateway.yaml if present, else None (defaults)."""
+    if explicit:
+        return Path(explicit)
+    if env.get("GATEWAY_CONFIG"):
+        return Path(env["GATEWAY_CONFIG"])
+    local = Path("gateway.yaml")
+    return local if local.exists() else None
+
+
+def load_settings(
+    path: str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Load settings from the resolved config file, or the embedded defaults without one."""
+    env = os.environ if env is None else env
+    overrides = overrides or {}
+    config_path = resolve_config_path(path, env)
+    if config_path is None:
+        port = overrides.get("port") or env.get("GATEWAY_PORT") or 8080
+        try:
+            port = int(port)
+        except ValueError:
+            raise ConfigError(f"port: expected an integer, got {port!r}") from None
+        return build_settings(default_document(env, port), env, overrides)
+    try:
+        document = yaml.safe_load(config_path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {config_path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping of settings")
+    return build_settings(document, env, overrides)
+
+
+def export_for_workers(path: str | None, overrides: Mapping[str, Any]) -> None:
+    """Hand the resolved config to worker processes (they rebuild Settings from the env)."""
+    if path:
+        os.environ["GATEWAY_CONFIG"] = str(Path(path).resolve())
+    for name, value in overrides.items():
+        if value is not None:
+            os.environ[f"GATEWAY_{name.upper()}"] = str(value)

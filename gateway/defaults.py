@@ -1,0 +1,89 @@
+"""The embedded configuration used when no config file exists.
+
+Providers come from the credentials found in the environment; with none, the gateway serves
+the built-in simulator's models so every endpoint can be tried offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+SIM_MOUNT = "/sim"
+
+_VENDORS: list[dict[str, Any]] = [
+    {
+        "env": "OPENAI_API_KEY",
+        "provider": {"name": "openai", "kind": "openai", "base_url": "https://api.openai.com/v1"},
+        "models": [
+            ("gpt-4o-mini", 0.15, 0.60),
+            ("gpt-4o", 2.50, 10.00),
+            ("gpt-4.1-mini", 0.40, 1.60),
+            ("text-embedding-3-small", 0.02, 0.0),
+        ],
+    },
+    {
+        "env": "ANTHROPIC_API_KEY",
+        "provider": {
+            "name": "anthropic",
+            "kind": "anthropic",
+            "base_url": "https://api.anthropic.com",
+        },
+        "models": [("claude-sonnet-4-5", 3.00, 15.00), ("claude-haiku-4-5", 1.00, 5.00)],
+    },
+    {
+        "env": "GEMINI_API_KEY",
+        "provider": {
+            "name": "gemini",
+            "kind": "gemini",
+            "base_url": "https://generativelanguage.googleapis.com",
+        },
+        "models": [("gemini-2.5-flash", 0.30, 2.50), ("gemini-2.5-pro", 1.25, 10.00)],
+    },
+]
+
+SIM_MODELS = [
+    # (name, provider kind, input price, output price): priced like small hosted models so the
+    # ledger and dashboard show realistic figures in the demo.
+    ("sim-gpt", "openai", 0.15, 0.60),
+    ("sim-small", "openai", 0.10, 0.40),
+    ("sim-embed", "openai", 0.02, 0.0),
+]
+
+
+def _model(name: str, provider: str, price_in: float, price_out: float) -> dict[str, Any]:
+    return {"name": name, "provider": provider, "price": {"input": price_in, "output": price_out}}
+
+
+def simulator_document(port: int) -> dict[str, Any]:
+    """Providers and models served by the simulator mounted inside the gateway itself."""
+    base = f"http://127.0.0.1:{port}{SIM_MOUNT}"
+    kinds = sorted({kind for _, kind, _, _ in SIM_MODELS})
+    providers = [
+        {
+            "name": f"sim-{kind}",
+            "kind": kind,
+            "base_url": f"{base}/v1" if kind == "openai" else base,
+            "api_key": "sim",
+            "batch": "emulated",
+        }
+        for kind in kinds
+    ]
+    models = [_model(name, f"sim-{kind}", pi, po) for name, kind, pi, po in SIM_MODELS]
+    return {"simulator": True, "providers": providers, "models": models}
+
+
+def default_document(env: Mapping[str, str], port: int = 8080) -> dict[str, Any]:
+    """The config document used without a config file."""
+    providers: list[dict[str, Any]] = []
+    models: list[dict[str, Any]] = []
+    for vendor in _VENDORS:
+        key = env.get(vendor["env"])
+        if not key:
+            continue
+        provider = dict(vendor["provider"], api_key=key)
+        providers.append(provider)
+        models.extend(_model(n, provider["name"], pi, po) for n, pi, po in vendor["models"])
+    if not providers:
+        return simulator_document(port)
+    return {"providers": providers, "models": models}

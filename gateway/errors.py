@@ -1,0 +1,139 @@
+"""The gateway's error types and the one place that renders them in each API's shape.
+
+    GatewayError                      status, type, code, param
+    ├── BadRequest                    400 invalid_request_error
+    │   └── PayloadTooLarge           413
+    ├── AuthenticationFailed          401
+    ├── PermissionDenied              403
+    ├── NotFound                      404
+    │   └── ModelNotFound             404 model_not_found
+    └── UpstreamError                 502 upstream_error (the provider failed us)
+        ├── UpstreamUnavailable       502 could not connect
+        ├── UpstreamTimeout           504
+        ├── RateLimited               429 passed through from the provider
+        └── UpstreamStatus            the provider's own 4xx/5xx, passed through
+
+Routes raise these; the API layer renders them with `openai_error` or `anthropic_error`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+class GatewayError(Exception):
+    status = 500
+    type = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers = headers or {}
+
+
+class BadRequest(GatewayError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class PayloadTooLarge(BadRequest):
+    status = 413
+    code = "request_too_large"
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(GatewayError):
+    status = 403
+    type = "permission_error"
+
+
+class NotFound(GatewayError):
+    status = 404
+    type = "not_found_error"
+
+
+class ModelNotFound(NotFound):
+    type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    type = "upstream_error"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class RateLimited(UpstreamError):
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class UpstreamStatus(UpstreamError):
+    """The provider answered with an error status; its status and type are kept."""
+
+    def __init__(self, message: str, *, status: int, type: str, code: str | None = None,
+                 param: str | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, status=status, code=code, param=param, headers=headers)
+        self.type = type
+
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def openai_error(err: GatewayError) -> dict[str, Any]:
+    """`{"error": {message, type, param, code}}`."""
+    return {"error": {"message": err.message, "type": err.type, "param": err.param,
+                      "code": err.code}}
+
+
+def anthropic_error(err: GatewayError) -> dict[str, Any]:
+    """`{"type": "error", "error": {type, message}}`."""
+    kind = _ANTHROPIC_TYPES.get(err.status, "api_error")
+    return {"type": "error", "error": {"type": kind, "message": err.message}}
+
+
+def openai_error_bytes(err: GatewayError) -> bytes:
+    return orjson.dumps(openai_error(err))
+
+
+def anthropic_error_bytes(err: GatewayError) -> bytes:
+    return orjson.dumps(anthropic_error(err))

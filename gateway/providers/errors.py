@@ -1,0 +1,87 @@
+"""The one place that turns an upstream failure into a gateway error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+import orjson
+
+from gateway.errors import (
+    GatewayError,
+    RateLimited,
+    UpstreamError,
+    UpstreamStatus,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from gateway.providers.base import Provider
+
+
+@contextmanager
+def upstream_failures(provider: Provider) -> Iterator[None]:
+    """Map aiohttp and timeout errors at the I/O boundary to the most specific gateway error."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+        raise UpstreamTimeout(f"provider {provider.name!r} did not answer in time") from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise UpstreamUnavailable(f"could not connect to provider {provider.name!r}") from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise UpstreamError(
+            f"provider {provider.name!r} closed the connection unexpectedly"
+        ) from exc
+
+
+def error_from_response(
+    provider: Provider, status: int, body: bytes, headers: Any
+) -> GatewayError:
+    """An error status from the provider, passed through in a vendor-neutral form."""
+    message, kind, code, param = _parse_error_body(body)
+    message = provider.scrub(message or f"provider {provider.name!r} answered HTTP {status}")
+    if status in (401, 403):
+        return UpstreamError(
+            f"provider {provider.name!r} rejected the gateway's credentials (HTTP {status})",
+            code="upstream_auth_failed",
+        )
+    if status == 429:
+        retry_after = headers.get("retry-after") if headers is not None else None
+        extra = {"retry-after": retry_after} if retry_after else None
+        return RateLimited(message, headers=extra)
+    if status == 529:
+        return UpstreamStatus(message, status=503, type="overloaded_error", code=code)
+    if status < 400 or status > 599:
+        status = 502
+    default = "invalid_request_error" if status < 500 else "upstream_error"
+    return UpstreamStatus(message, status=status, type=kind or default, code=code, param=param)
+
+
+def _parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
+    """(message, type, code, param) from an OpenAI, Anthropic or Gemini error body."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body[:500].decode("utf-8", "replace").strip()
+        return (text or None), None, None, None
+    if not isinstance(document, dict):
+        return None, None, None, None
+    error = document.get("error")
+    if isinstance(error, str):
+        return error, None, None, None
+    if not isinstance(error, dict):
+        return None, None, None, None
+    code = error.get("code")
+    return (
+        _str(error.get("message")),
+        _str(error.get("type")) or _str(error.get("status")),
+        None if code is None else str(code),
+        _str(error.get("param")),
+    )
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,63 @@
+"""The gateway's runtime: settings, providers, the upstream pool, auth and the ledger."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from gateway.auth import Authenticator
+from gateway.calls import Call
+from gateway.config import ModelConfig, Settings
+from gateway.errors import ModelNotFound
+from gateway.ledger import LedgerSink, NullLedger
+from gateway.metrics import observe_call
+from gateway.providers import build_provider
+from gateway.providers.base import Provider
+from gateway.proxy import Proxy
+from gateway.upstream import UpstreamPool
+
+log = logging.getLogger("gateway")
+
+
+class GatewayState:
+    def __init__(self, settings: Settings, ledger: LedgerSink | None = None) -> None:
+        self.settings = settings
+        self.providers: dict[str, Provider] = {
+            p.name: build_provider(p) for p in settings.providers
+        }
+        self.models: dict[str, ModelConfig] = {m.name: m for m in settings.models}
+        self.auth = Authenticator(settings)
+        self.pool = UpstreamPool()
+        self.ledger: LedgerSink = ledger or NullLedger()
+        self.ready = False
+        self.proxy = Proxy(
+            self.pool,
+            abort_on_disconnect=settings.abort_on_disconnect,
+            on_finish=self.finish_call,
+        )
+
+    def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:
+        model = self.models.get(model_name)
+        if model is None:
+            raise ModelNotFound(
+                f"The model `{model_name}` does not exist or you do not have access to it.",
+                param="model",
+            )
+        return model, self.providers[model.provider]
+
+    def finish_call(self, call: Call) -> None:
+        call.finished_at = datetime.now(UTC)
+        observe_call(call)
+        self.ledger.record(call)
+
+    async def start(self) -> None:
+        await self.ledger.start()
+        self.ready = True
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"started": self.ready, "providers": bool(self.providers)}
+
+    async def close(self) -> None:
+        self.ready = False
+        await self.pool.close()
+        await self.ledger.close()

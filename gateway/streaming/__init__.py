@@ -1,0 +1,1 @@
+"""Relaying streams and aborting upstream calls when the client goes away."""

@@ -1,0 +1,45 @@
+"""What a call produced, gathered on the side while its bytes are relayed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from gateway.errors import GatewayError
+
+
+@dataclass(slots=True)
+class Meter:
+    started: float = field(default_factory=time.perf_counter)
+    upstream_sent_at: float | None = None
+    first_token_at: float | None = None
+    last_token_at: float | None = None
+    prompt_tokens: int | None = None  # from the provider's usage, when it arrives
+    completion_tokens: int | None = None
+    delivered: list[str] = field(default_factory=list)  # text and tool arguments relayed
+    delivered_chunks: int = 0
+    finish_reason: str | None = None
+    done: bool = False  # the provider's end-of-stream signal was seen
+    error: GatewayError | None = None  # an error event from the provider after HTTP 200
+
+    def deliver(self, text: str) -> None:
+        now = time.perf_counter()
+        if self.first_token_at is None:
+            self.first_token_at = now
+        self.last_token_at = now
+        self.delivered.append(text)
+        self.delivered_chunks += 1
+
+    def set_usage(self, prompt: int | None, completion: int | None) -> None:
+        if isinstance(prompt, int):
+            self.prompt_tokens = prompt
+        if isinstance(completion, int):
+            self.completion_tokens = completion
+
+    @property
+    def has_usage(self) -> bool:
+        return self.completion_tokens is not None
+
+    @property
+    def delivered_text(self) -> str:
+        return "".join(self.delivered)
