@@ -1,0 +1,44 @@
+"""Shared fixtures: a running simulator and gateway (real processes, loopback only)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.servers import ServerProcess, gateway_config, start_gateway, start_sim
+
+
+@pytest.fixture(scope="session")
+def tmp_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_session: Path) -> Iterator[ServerProcess]:
+    server = start_sim(tmp_session, "--ttft-ms", "20", "--tokens-per-second", "200",
+                       "--output-tokens", "12")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_session: Path, sim: ServerProcess) -> Iterator[ServerProcess]:
+    server = start_gateway(tmp_session, gateway_config(sim.url))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(gateway: ServerProcess) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="key-chat", max_retries=0,
+                         timeout=10)
+
+
+def sim_records(sim: ServerProcess, tag: str) -> list[dict]:
+    response = httpx.get(f"{sim.url}/_sim/stats", params={"tag": tag}, timeout=5)
+    response.raise_for_status()
+    return response.json()["requests"]
