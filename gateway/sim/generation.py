@@ -1,0 +1,101 @@
+"""The request path shared by every generating route: auth, parse, inject, answer, record."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.sim.call import Answer, Call
+from gateway.sim.directive import DirectiveError
+from gateway.sim.errors import INJECTED, UNAUTHORIZED, SimError, bad_request, error_response
+from gateway.sim.exchange import ClientGone, Exchange
+from gateway.sim.pacing import Clock, generated_by, note_generated, stream_answer, whole_answer
+from gateway.sim.state import SimState
+from gateway.sim.stats import RequestRecord
+
+
+class BadRequest(ValueError):
+    """A request body the simulator refuses with 400."""
+
+
+class Dialect(Protocol):
+    """One API shape: how to read its requests and render answers to them."""
+
+    api: str
+
+    def api_key(self, ex: Exchange) -> str | None:
+        """The key the client presented, the way this API carries it."""
+        ...
+
+    def read(self, state: SimState, ex: Exchange, body: dict[str, Any], call_id: int) -> Call:
+        """The call a request body asks for; raises BadRequest or DirectiveError."""
+        ...
+
+    def answer(self, state: SimState, call: Call) -> Answer:
+        """The rendering of `call` in this API's shape."""
+        ...
+
+
+async def serve(state: SimState, ex: Exchange, dialect: Dialect) -> None:
+    """Answer one generation request and keep its stats record."""
+    record = state.stats.open(
+        ex.scope["path"], dialect.api, dialect.api_key(ex), ex.header(b"x-request-id")
+    )
+    try:
+        await _serve(state, ex, dialect, record)
+    except ClientGone:
+        pass
+    record.closed_at = ex.closed_at
+
+
+async def _serve(state: SimState, ex: Exchange, dialect: Dialect, record: RequestRecord) -> None:
+    raw = await ex.read_body()
+    required = state.options.require_key
+    if required is not None and record.api_key != required:
+        return await fail(ex, dialect.api, record, UNAUTHORIZED)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return await fail(ex, dialect.api, record, bad_request("Request body is not valid JSON"))
+    if not isinstance(body, dict):
+        return await fail(ex, dialect.api, record, bad_request("Request body must be an object"))
+    record.body_keys = sorted(body)
+    record.stream_options = body.get("stream_options")
+    try:
+        call = dialect.read(state, ex, body, record.id)
+    except (BadRequest, DirectiveError) as exc:
+        return await fail(ex, dialect.api, record, bad_request(str(exc)))
+    plan = call.plan
+    record.model, record.stream = call.model, call.stream
+    record.tag, record.error = plan.tag, plan.error
+    if plan.error is None and state.injects_failure():
+        record.error = "500"
+        return await fail(ex, dialect.api, record, INJECTED["500"])
+    if plan.error is not None and plan.error not in ("mid_stream", "stall"):
+        return await fail(ex, dialect.api, record, INJECTED[plan.error])
+    answer = dialect.answer(state, call)
+    clock = Clock(plan)
+    if call.stream:
+        record.status_code = 200
+        ping_every = state.options.ping_every_ms / 1000.0
+        await ex.guard(stream_answer(ex, answer, plan, clock, record, ping_every))
+        return
+    count = await whole_answer(ex, answer, plan, clock)
+    if count is None:
+        if ex.closed_at is not None:
+            note_generated(record, clock, generated_by(clock, answer.units, ex.closed_at))
+        return
+    note_generated(record, clock, count)
+    if plan.error == "mid_stream":
+        return await fail(ex, dialect.api, record, INJECTED["500"])
+    record.status_code = 200
+    await ex.respond(200, answer.whole())
+    record.completed = True
+
+
+async def fail(ex: Exchange, api: str, record: RequestRecord, error: SimError) -> None:
+    """Answer with `error` in the shape of `api`."""
+    status, body, headers = error_response(api, error)
+    record.status_code = status
+    await ex.respond(status, body, headers)

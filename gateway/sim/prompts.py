@@ -1,0 +1,81 @@
+"""Reading request text: the last user message (for directives) and a word count (for usage)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+
+def texts(content: Any) -> Iterator[str]:
+    """Every text in a message content: a string, text parts, or nested tool-result content."""
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, str):
+                yield part
+            elif isinstance(part, dict):
+                text = part.get("text")
+                if isinstance(text, str):
+                    yield text
+                nested = part.get("content")
+                if nested is not None:
+                    yield from texts(nested)
+
+
+def count_words(content: Any) -> int:
+    """Whitespace-separated words across all texts of `content`."""
+    return sum(len(text.split()) for text in texts(content))
+
+
+def last_text(messages: Any, content_key: str, user_roles: tuple[Any, ...]) -> str:
+    """The text of the last message whose role is one of `user_roles`."""
+    if not isinstance(messages, list):
+        return ""
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") in user_roles:
+            return "\n".join(texts(message.get(content_key)))
+    return ""
+
+
+def chat_prompt(messages: Any) -> tuple[str, int]:
+    """Last user text and word count of OpenAI chat messages (system messages included)."""
+    words = 0
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, dict):
+                words += count_words(message.get("content"))
+    return last_text(messages, "content", ("user",)), words
+
+
+def completion_prompt(prompt: Any) -> tuple[str, int]:
+    """Text and word count of a completions `prompt` (a string, strings, or token arrays)."""
+    if isinstance(prompt, str):
+        return prompt, len(prompt.split())
+    if isinstance(prompt, list) and prompt:
+        if all(isinstance(item, int) for item in prompt):
+            return "", len(prompt)
+        words = 0
+        for item in prompt:
+            words += len(item.split()) if isinstance(item, str) else len(item)
+        last = prompt[-1]
+        return (last if isinstance(last, str) else ""), words
+    return "", 0
+
+
+def anthropic_prompt(system: Any, messages: Any) -> tuple[str, int]:
+    """Last user text and word count of an Anthropic Messages request."""
+    text, words = chat_prompt(messages)
+    return text, words + count_words(system)
+
+
+def gemini_prompt(system_instruction: Any, contents: Any) -> tuple[str, int]:
+    """Last user text and word count of a Gemini generateContent request."""
+    words = 0
+    if isinstance(system_instruction, dict):
+        words += count_words(system_instruction.get("parts"))
+    if isinstance(contents, list):
+        for content in contents:
+            if isinstance(content, dict):
+                words += count_words(content.get("parts"))
+    return last_text(contents, "parts", ("user", None)), words
