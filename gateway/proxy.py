@@ -12,6 +12,7 @@ from starlette.types import Receive, Send
 
 from gateway.api.asgi import JSON, send_chunk, send_response, start_stream
 from gateway.calls import Call
+from gateway.config import Settings
 from gateway.errors import GatewayError
 from gateway.providers.base import Provider, Route, UpstreamRequest
 from gateway.providers.errors import error_from_response, upstream_failures
@@ -25,28 +26,48 @@ ErrorRenderer = Callable[[GatewayError], bytes]
 class Proxy:
     """Sends a call upstream and relays the answer, racing it against the client leaving."""
 
-    def __init__(self, pool: UpstreamPool, *, abort_on_disconnect: bool,
+    def __init__(self, pool: UpstreamPool, settings: Settings,
                  on_finish: Callable[[Call], None]) -> None:
         self.pool = pool
-        self.abort_on_disconnect = abort_on_disconnect
+        self.abort_on_disconnect = settings.abort_on_disconnect
         self.on_finish = on_finish
+        self._drain_workloads = {w.name for w in settings.workloads if w.on_cancel == "drain"}
+        self._drain_max = settings.drain_max_concurrent
+        self._drain_timeout = settings.drain_timeout
+        self.draining = 0
 
     async def handle(
         self, receive: Receive, send: Send, call: Call, provider: Provider, route: Route,
         request: UpstreamRequest, render_error: ErrorRenderer, render_stream_error: ErrorRenderer,
     ) -> None:
-        watch = DisconnectWatch(receive, enabled=self.abort_on_disconnect)
+        watch = DisconnectWatch(
+            receive, enabled=self.abort_on_disconnect, on_gone=call.meter.mark_client_gone
+        )
+        drained = False
+
+        def drain() -> float | None:
+            nonlocal drained
+            if call.identity.workload not in self._drain_workloads:
+                return None
+            if self.draining >= self._drain_max:
+                return None  # too many drains already: abort this one
+            self.draining += 1
+            drained = True
+            return self._drain_timeout
+
         try:
             if call.mode == "stream":
                 work = self._stream(send, call, provider, route, request, render_error,
                                     render_stream_error)
             else:
                 work = self._unary(send, call, provider, route, request, render_error)
-            await watch.run(work)
+            await watch.run(work, drain)
         except ClientGone as gone:
             call.cancel("client_disconnect", gone.abort_seconds)
         finally:
             watch.stop()
+            if drained:
+                self.draining -= 1
             self.on_finish(call)
 
     async def _unary(

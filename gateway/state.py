@@ -30,11 +30,7 @@ class GatewayState:
         self.pool = UpstreamPool()
         self.ledger: LedgerSink = ledger or NullLedger()
         self.ready = False
-        self.proxy = Proxy(
-            self.pool,
-            abort_on_disconnect=settings.abort_on_disconnect,
-            on_finish=self.finish_call,
-        )
+        self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call)
 
     def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:
         model = self.models.get(model_name)

@@ -98,6 +98,7 @@ def gateway_config(sim_url: str, **extra: Any) -> dict[str, Any]:
         "workloads": [
             {"name": "chat-ui", "keys": ["key-chat"]},
             {"name": "etl", "keys": ["key-etl"], "mode": "auto"},
+            {"name": "drainer", "keys": ["key-drain"], "on_cancel": "drain"},
         ],
     }
     config.update(extra)

@@ -21,6 +21,12 @@ class Meter:
     finish_reason: str | None = None
     done: bool = False  # the provider's end-of-stream signal was seen
     error: GatewayError | None = None  # an error event from the provider after HTTP 200
+    delivered_at_gone: int | None = None  # pieces relayed before the client left
+
+    def mark_client_gone(self) -> None:
+        """Freeze what counts as delivered: a draining relay goes on reading after this."""
+        if self.delivered_at_gone is None:
+            self.delivered_at_gone = len(self.delivered)
 
     def deliver(self, text: str) -> None:
         now = time.perf_counter()
@@ -42,4 +48,7 @@ class Meter:
 
     @property
     def delivered_text(self) -> str:
+        """The text the client received (before it left, if it left)."""
+        if self.delivered_at_gone is not None:
+            return "".join(self.delivered[: self.delivered_at_gone])
         return "".join(self.delivered)

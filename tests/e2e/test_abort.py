@@ -84,3 +84,23 @@ def test_non_stream_abandoned_by_client_timeout(gateway, sim) -> None:
     record = closed_record(sim, tag)
     assert record["completed"] is False
     assert record["closed_at"] - started < 1.5  # the 3 s generation was cut short
+
+
+def test_drain_workload_reads_the_upstream_to_its_end(gateway, sim) -> None:
+    tag = uuid.uuid4().hex[:12]
+    drainer = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="key-drain", max_retries=0)
+    stream = drainer.chat.completions.create(
+        model="gpt-test", stream=True,
+        messages=[{"role": "user", "content": f"go [sim tag={tag} tps=100 tokens=30]"}])
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            break
+    stream.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        (record,) = sim_records(sim, tag)
+        if record["completed"]:
+            break
+        time.sleep(0.05)
+    assert record["completed"] is True and record["closed_at"] is None
+    assert record["tokens_sent"] == 30
