@@ -26,15 +26,16 @@ def free_port() -> int:
 class ServerProcess:
     """A child process serving HTTP; stopped by its pid when the test session ends."""
 
-    def __init__(self, args: list[str], port: int, log: Path, env: dict[str, str] | None = None):
+    def __init__(self, args: list[str], port: int, log: Path, env: dict[str, str] | None = None,
+                 cwd: Path | None = None, clean_env: bool = False):
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
-        full_env = {**os.environ, **(env or {})}
+        base = {k: v for k, v in os.environ.items() if not clean_env or not _credential(k)}
         self._log_file = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", *args], stdout=self._log_file,
-            stderr=subprocess.STDOUT, env=full_env,
+            stderr=subprocess.STDOUT, env={**base, **(env or {})}, cwd=cwd,
         )
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 20.0) -> None:
@@ -63,6 +64,11 @@ class ServerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def _credential(name: str) -> bool:
+    return name.startswith("GATEWAY_") or name in (
+        "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
 
 
 def start_sim(tmp: Path, *extra: str) -> ServerProcess:
