@@ -46,7 +46,8 @@ class Authenticator:
             for key in workload.keys:
                 self._static[hash_key(key.get_secret_value())] = workload.name
         self._stored: dict[str, str] = {}
-        self._admin = hash_key(settings.admin_key.get_secret_value()) if settings.admin_key else None
+        admin = settings.admin_key
+        self._admin = hash_key(admin.get_secret_value()) if admin else None
 
     def replace_stored_keys(self, hashed: dict[str, str]) -> None:
         """Swap in the current {key hash: workload} map of keys created with the CLI or API."""

@@ -154,7 +154,9 @@ _SCALAR_OVERRIDES = {
 def interpolate(value: Any, env: Mapping[str, str], where: str = "") -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string of a parsed YAML document."""
     if isinstance(value, dict):
-        return {k: interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {
+            k: interpolate(v, env, f"{where}.{k}" if where else str(k)) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [interpolate(v, env, f"{where}[{i}]") for i, v in enumerate(value)]
     if not isinstance(value, str):

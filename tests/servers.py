@@ -74,7 +74,8 @@ def _credential(name: str) -> bool:
 def start_sim(tmp: Path, *extra: str) -> ServerProcess:
     port = free_port()
     server = ServerProcess(
-        ["sim", "--port", str(port), "--require-key", SIM_KEY, *extra], port, tmp / f"sim-{port}.log"
+        ["sim", "--port", str(port), "--require-key", SIM_KEY, *extra], port,
+        tmp / f"sim-{port}.log",
     )
     server.wait_ready()
     return server

@@ -27,7 +27,8 @@ def test_chat_non_stream(client: openai.OpenAI, sim) -> None:
     raw = client.chat.completions.with_raw_response.create(model="gpt-test", messages=ask(t))
     completion = raw.parse()
     assert raw.headers["x-gateway-request-id"]
-    assert completion.choices[0].message.content.split() and completion.usage.completion_tokens == 12
+    assert completion.choices[0].message.content.split()
+    assert completion.usage.completion_tokens == 12
     (record,) = sim_records(sim, t)
     assert record["model"] == "sim-gpt"  # the client's name was mapped to the upstream's
     assert record["api_key"] == SIM_KEY  # the provider key was injected

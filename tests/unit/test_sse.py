@@ -9,7 +9,8 @@ from gateway.streaming.sse import SSEDecoder
 
 OPENAI = (
     'data: {"id":"c1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}\n\n'
-    'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"h\u00e9llo \u2603 \U0001f600"}}]}\n\n'
+    'data: {"id":"c1","choices":[{"index":0,"delta":'
+    '{"content":"h\u00e9llo \u2603 \U0001f600"}}]}\n\n'
     ": keep-alive comment\n\n"
     'data: {"id":"c1","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}\n\n'
     "data: [DONE]\n\n"
