@@ -13,3 +13,27 @@ def new_tag() -> str:
 def directive(**values: object) -> str:
     """A `[sim ...]` directive with `values`."""
     return "[sim " + " ".join(f"{key}={value}" for key, value in values.items()) + "]"
+
+
+def open_post(port: int, path: str, body: bytes, headers: dict[str, str] | None = None):
+    """A raw socket that has sent a POST; the caller reads and closes it."""
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    lines = [f"POST {path} HTTP/1.1", "host: sim", "content-type: application/json"]
+    lines += [f"{key}: {value}" for key, value in (headers or {}).items()]
+    lines.append(f"content-length: {len(body)}")
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+    return sock
+
+
+def read_until(sock, marker: bytes, count: int, timeout: float = 5.0) -> bytes:
+    """Bytes from `sock` until `marker` has been seen `count` times."""
+    sock.settimeout(timeout)
+    received = b""
+    while received.count(marker) < count:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
