@@ -1,0 +1,182 @@
+"""Child processes of the benchmark: start, wait until ready, stop by pid, and measure RSS.
+
+Every server is started with its soft file-descriptor limit raised to the hard limit (hundreds
+of open streams need more than the usual 1,024) and its output going to a log file.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def raise_fd_limit() -> None:
+    """Lift this process's soft RLIMIT_NOFILE to its hard limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Server:
+    """One HTTP server child process, logging to a file; `stop()` ends it by its pid."""
+
+    def __init__(self, name: str, argv: list[str], port: int, log_dir: Path) -> None:
+        self.name = name
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            preexec_fn=raise_fd_limit,
+        )
+        self.pid = self.proc.pid
+
+    def wait_ready(self, path: str, timeout: float = 60.0) -> None:
+        """Poll `path` until it answers 200; raise with the log's tail if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process and all its descendants, in MB."""
+        return sum(_vm_rss_kb(pid) for pid in [self.pid, *_descendants(self.pid)]) / 1024
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; always closes the log file."""
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=5)
+        finally:
+            self._log.close()
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class CpuWatch:
+    """CPU used over a span by the machine, by the benchmark's own processes, and by the rest.
+
+    Other work on the machine (another test suite, a build) skews every figure; this says how
+    much there was. Ours: the servers (read from /proc), this process and its reaped children
+    (wrk, the stream clients).
+    """
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        with open("/proc/stat") as stat:
+            ticks = [int(n) for n in stat.readline().split()[1:]]
+        busy = (sum(ticks) - ticks[3] - ticks[4]) / _TICK
+        own = sum(_cpu_seconds(pid) for s in self.servers for pid in [s.pid, *_descendants(s.pid)])
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+            usage = resource.getrusage(who)
+            own += usage.ru_utime + usage.ru_stime
+        return time.monotonic(), busy, own
+
+    def result(self) -> dict[str, float]:
+        """Cores' worth (percent of one core) used since creation: ours, others', all."""
+        (t0, busy0, own0), (t1, busy1, own1) = self._start, self._sample()
+        wall = t1 - t0
+        return {"seconds": wall, "bench_core_percent": 100 * (own1 - own0) / wall,
+                "other_core_percent": max(0.0, 100 * ((busy1 - busy0) - (own1 - own0)) / wall)}
+
+
+def start_sim(log_dir: Path) -> Server:
+    """The simulator: no waiting and 16 tokens at once unless a request's directive says so."""
+    port = free_port()
+    argv = [sys.executable, "-m", "gateway", "sim", "--port", str(port), "--ttft-ms", "0",
+            "--tokens-per-second", "0", "--output-tokens", "16"]
+    server = Server("sim", argv, port, log_dir)
+    server.wait_ready("/healthz")
+    return server
+
+
+def start_gateway(config: Path, log_dir: Path) -> Server:
+    """`gateway serve` with one worker on a free port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config),
+            "--port", str(port), "--workers", "1"]
+    server = Server("gateway", argv, port, log_dir)
+    server.wait_ready("/readyz")
+    return server
+
+
+def start_litellm(config: Path, log_dir: Path) -> Server:
+    """The LiteLLM proxy installed beside this Python, for the optional comparison."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "litellm"
+    argv = [str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"]
+    server = Server("litellm", argv, port, log_dir)
+    server.wait_ready("/health/liveliness", timeout=120.0)
+    return server
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _vm_rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0

@@ -1,0 +1,211 @@
+"""The SPEC's performance targets checked against results, and the Markdown report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MARKER = "<!-- analysis -->"
+Row = list[str]
+
+
+def _ms(us: float | None) -> float | None:
+    return None if us is None else us / 1000
+
+
+def _f(value: float | None, digits: int = 2, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def _met(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("yes" if ok else "**NO**")
+
+
+def _check(phase: str, what: str, value: float | None, limit: float, unit: str,
+           at_least: bool = False) -> dict[str, Any]:
+    met = None if value is None else (value >= limit if at_least else value <= limit)
+    sign = ">=" if at_least else "<="
+    return {"phase": phase, "what": what, "value": value, "unit": unit,
+            "target": f"{sign} {limit:g} {unit}".strip(), "met": met}
+
+
+def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per SPEC target of the phases that ran (plus the benchmark's own sanity)."""
+    phases, out = results["phases"], []
+    if "latency" in phases:
+        d, g = phases["latency"]["direct"], phases["latency"]["gateway"]
+        out.append(_check("latency", "added p50, concurrency 1",
+                          _ms(g["p50_us"] - d["p50_us"]), 1, "ms"))
+        out.append(_check("latency", "added p99, concurrency 1",
+                          _ms(g["p99_us"] - d["p99_us"]), 3, "ms"))
+    if "throughput" in phases:
+        g = phases["throughput"]["gateway"]
+        out.append(_check("throughput", "requests/s, concurrency 20", g["rps"], 1500, "req/s",
+                          at_least=True))
+        out.append(_check("throughput", "errors (non-2xx, socket)", g["error_count"], 0, ""))
+    if "streams" in phases:
+        d, g = phases["streams"]["direct"], phases["streams"]["gateway"]
+        out.append(_check("streams", "client keeps up: direct chunks/s per stream",
+                          d["stream_chunks_per_s_p50"], 95, "chunks/s", at_least=True))
+        out.append(_check("streams", "added TTFT p50", _diff(g, d, "ttft_ms", "p50"), 5, "ms"))
+        out.append(_check("streams", "chunks/s, % of direct",
+                          100 * g["chunks_per_s"] / d["chunks_per_s"], 95, "%", at_least=True))
+        out.append(_check("streams", "inter-chunk gap p99 over direct",
+                          _diff(g, d, "gap_ms", "p99"), 5, "ms"))
+        out.append(_check("streams", "failed streams", g["failed"], 0, ""))
+    if "abort" in phases:
+        for kind in ("stream", "unary"):
+            a = phases["abort"][kind]
+            label = "streaming" if kind == "stream" else "non-streaming"
+            out.append(_check("abort", f"{label}: delay p50", a["delay_ms"]["p50"], 2, "ms"))
+            out.append(_check("abort", f"{label}: delay max", a["delay_ms"]["max"], 10, "ms"))
+            out.append(_check("abort", f"{label}: tokens after close",
+                              a["max_tokens_after_close"], 1, "tokens"))
+            out.append(_check("abort", f"{label}: calls not seen closing",
+                              a["calls"] - a["measured"], 0, ""))
+    if "memory" in phases:
+        m = phases["memory"]
+        out.append(_check("memory", f"gateway RSS, {m['open_at_measure']} open streams",
+                          m["gateway_rss_mb"], 150, "MB"))
+        out.append(_check("memory", "streams open when measured",
+                          m["open_at_measure"], m["streams"], "", at_least=True))
+    return out
+
+
+def _diff(g: dict[str, Any], d: dict[str, Any], key: str, pct: str) -> float | None:
+    a, b = g[key][pct], d[key][pct]
+    return None if a is None or b is None else a - b
+
+
+def _table(head: Row, rows: list[Row]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _wrk_table(phase: dict[str, Any], targets: dict[str, str]) -> str:
+    others = [n for n in ("litellm",) if n in phase]
+    head = ["", "direct", "gateway", "added", *others, "target"]
+    rows = []
+    for key, label in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"), ("max_us", "max")):
+        d, g = phase["direct"][key], phase["gateway"][key]
+        rows.append([f"latency {label} (ms)", _f(_ms(d), 3), _f(_ms(g), 3), _f(_ms(g - d), 3),
+                     *[_f(_ms(phase[n][key]), 3) for n in others], targets.get(label, "")])
+    rows.append(["requests/s", _f(phase["direct"]["rps"], 0), _f(phase["gateway"]["rps"], 0), "",
+                 *[_f(phase[n]["rps"], 0) for n in others], targets.get("rps", "")])
+    rows.append(["errors", str(phase["direct"]["error_count"]),
+                 str(phase["gateway"]["error_count"]), "",
+                 *[str(phase[n]["error_count"]) for n in others], "0"])
+    return _table(head, rows)
+
+
+def _streams_table(phase: dict[str, Any]) -> str:
+    others = [n for n in ("litellm",) if n in phase]
+    d, g = phase["direct"], phase["gateway"]
+    head = ["", "direct", "gateway", "gateway - direct", *others, "target"]
+
+    def row(label: str, get: Any, digits: int = 1, target: str = "", diff: bool = True) -> Row:
+        a, b = get(d), get(g)
+        delta = _f(b - a, digits) if diff and a is not None and b is not None else ""
+        return [label, _f(a, digits), _f(b, digits), delta,
+                *[_f(get(phase[n]), digits) for n in others], target]
+
+    return _table(head, [
+        row("TTFT p50 (ms)", lambda r: r["ttft_ms"]["p50"], target="added <= 5"),
+        row("TTFT p99 (ms)", lambda r: r["ttft_ms"]["p99"]),
+        row("chunks/s (all streams)", lambda r: r["chunks_per_s"], 0,
+            f"gateway >= 95% of direct (is {100 * g['chunks_per_s'] / d['chunks_per_s']:.1f}%)"),
+        row("chunks/s per stream, p50", lambda r: r["stream_chunks_per_s_p50"]),
+        row("inter-chunk gap p50 (ms)", lambda r: r["gap_ms"]["p50"], 2),
+        row("inter-chunk gap p99 (ms)", lambda r: r["gap_ms"]["p99"], 2, "added <= 5"),
+        row("inter-chunk gap max (ms)", lambda r: r["gap_ms"]["max"], 2),
+        row("streams completed", lambda r: r["completed"], 0, diff=False),
+        row("streams failed", lambda r: r["failed"], 0, "0", diff=False),
+        row("load generator CPU (%)", lambda r: r["client"]["cpu_percent"], diff=False),
+    ])
+
+
+def _abort_table(phase: dict[str, Any]) -> str:
+    s, u = phase["stream"], phase["unary"]
+    rows = [
+        ["calls (measured)", f"{s['calls']} ({s['measured']})", f"{u['calls']} ({u['measured']})",
+         "all seen closing"],
+        ["delay p50 (ms)", _f(s["delay_ms"]["p50"]), _f(u["delay_ms"]["p50"]), "<= 2"],
+        ["delay p90 (ms)", _f(s["delay_ms"]["p90"]), _f(u["delay_ms"]["p90"]), ""],
+        ["delay max (ms)", _f(s["delay_ms"]["max"]), _f(u["delay_ms"]["max"]), "<= 10"],
+        ["max tokens generated after close", str(s["max_tokens_after_close"]),
+         str(u["max_tokens_after_close"]), "<= 1"],
+        ["calls with tokens after close", str(s["calls_with_tokens_after_close"]),
+         str(u["calls_with_tokens_after_close"]), ""],
+    ]
+    metric = phase["gateway_metric"]
+    return _table(["", "streaming", "non-streaming", "target"], rows) + (
+        f"\n\nGateway's own `gateway_upstream_abort_seconds` over this phase: count "
+        f"{metric['count']:.0f}, sum {metric['sum_s'] * 1000:.2f} ms "
+        f"(mean {_f(metric['mean_ms'])} ms).")
+
+
+def _memory_table(m: dict[str, Any]) -> str:
+    return _table(["", "value", "target"], [
+        ["streams open through the gateway when measured", f"{m['open_at_measure']} of "
+         f"{m['streams']}", ""],
+        ["gateway RSS with them open (MB)", _f(m["gateway_rss_mb"], 1), "<= 150"],
+        ["gateway RSS before opening them (MB)", _f(m["gateway_idle_rss_mb"], 1), ""],
+        ["simulator RSS at the same moment (MB)", _f(m["sim_rss_mb"], 1), ""],
+    ])
+
+
+SECTIONS = {
+    "latency": ("Added latency, concurrency 1 (wrk -t1 -c1, small non-streaming chat)",
+                lambda p: _wrk_table(p, {"p50": "added <= 1 ms", "p99": "added <= 3 ms"})),
+    "throughput": ("Throughput, concurrency 20 (wrk -t1 -c20)",
+                   lambda p: _wrk_table(p, {"rps": "gateway >= 1,500"})),
+    "streams": ("Streams: 50 new a second, 100 tokens at 100 tokens/s, TTFT 200 ms (open loop)",
+                _streams_table),
+    "abort": ("Abort propagation (client close -> simulator sees the close)", _abort_table),
+    "memory": ("Memory with open streams (tps=2, tokens=120)", _memory_table),
+}
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole Markdown report: header, a summary of targets, a table per phase."""
+    meta = results["meta"]
+    lines = [
+        "# Benchmark results", "",
+        f"- date: {meta['date']}; gateway commit {meta['commit']}",
+        f"- machine: `{meta['uname']}`; {meta['nproc']} cores; {meta['memory']} memory; "
+        f"Python {meta['python']}",
+        f"- command: `{meta['command']}`" + (" (quick: shortened phases)" if results["quick"]
+                                              else ""),
+        f"- LiteLLM: {results['litellm']}",
+        "- gateway, simulator and load generator share the machine; one worker each.", "",
+        "## Targets", "",
+        _table(["phase", "what", "measured", "target", "met?"], [
+            [c["phase"], c["what"],
+             _f(c["value"], 0 if isinstance(c["value"], int) else 2,
+                f" {c['unit']}" if c["unit"] else ""),
+             c["target"], _met(c["met"])] for c in results["checks"]
+        ]), "",
+    ]
+    for name, (title, table) in SECTIONS.items():
+        phase = results["phases"].get(name)
+        if phase is not None:
+            lines += [f"## {title}", "", table(phase), ""]
+            if "cpu" in phase:
+                cpu = phase["cpu"]
+                lines += [f"CPU over the phase ({cpu['seconds']:.0f} s, 200% = both cores): "
+                          f"benchmark processes {cpu['bench_core_percent']:.0f}%, "
+                          f"other processes {cpu['other_core_percent']:.0f}%.", ""]
+    return "\n".join(lines)
+
+
+def write_results(path: Path, report: str) -> None:
+    """Put `report` above the analysis marker of `path`, keeping what follows the marker."""
+    old = path.read_text() if path.exists() else ""
+    if MARKER in old:
+        analysis = old[old.index(MARKER):]
+    elif "## Analysis" in old:
+        analysis = MARKER + "\n\n" + old[old.index("## Analysis"):]
+    else:
+        analysis = MARKER + "\n"
+    path.write_text(report.rstrip() + "\n\n" + analysis)

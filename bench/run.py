@@ -1,0 +1,250 @@
+"""Benchmark the gateway against a direct-to-simulator baseline, in one run on this machine.
+
+    python bench/run.py [--quick] [--phases latency throughput streams abort memory]
+                        [--out bench/out] [--write-results] [--profile]
+
+Starts the simulator and the gateway (one worker each) as child processes, runs each phase
+against both, writes `<out>/results.json` and `<out>/report.md`, and with `--write-results`
+replaces the report part of `bench/RESULTS.md`. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import procs
+import pyspy
+import report
+import wrk
+import yaml
+
+BENCH = Path(__file__).resolve().parent
+KEY = "sk-bench-key"
+PHASES = ("latency", "throughput", "streams", "abort", "memory")  # in the order they run
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long each phase runs (seconds) and how large it is."""
+
+    wrk_s: float = 10.0
+    warmup_s: float = 2.0
+    stream_s: float = 20.0
+    abort_streams: int = 50
+    abort_unary: int = 30
+    open_streams: int = 500
+
+
+QUICK = Timing(wrk_s=3.0, warmup_s=1.0, stream_s=5.0, abort_streams=20, abort_unary=10,
+               open_streams=100)
+
+
+@dataclass
+class Bench:
+    """The running servers and what the phases need to reach them."""
+
+    out: Path
+    timing: Timing
+    sim: procs.Server
+    gateway: procs.Server
+    profile: bool
+    targets: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (url, model)
+
+    def reset_sim(self) -> None:
+        httpx.post(f"{self.sim.url}/_sim/reset", timeout=5).raise_for_status()
+
+
+def write_configs(out: Path, sim_url: str) -> tuple[Path, Path]:
+    """The gateway's config and LiteLLM's, both with the simulator as the only upstream."""
+    gateway = {
+        "database_url": f"sqlite+aiosqlite:///{out.resolve()}/bench.db",
+        "providers": [{"name": "sim", "kind": "openai", "base_url": f"{sim_url}/v1",
+                       "api_key": "sk-sim-upstream"}],
+        "models": [{"name": "bench-model", "provider": "sim", "upstream_model": "sim-gpt",
+                    "price": {"input": 0.15, "output": 0.6}}],
+        "workloads": [{"name": "bench", "keys": [KEY]}],
+    }
+    litellm = {
+        "model_list": [{"model_name": "bench-model", "litellm_params": {
+            "model": "openai/sim-gpt", "api_base": f"{sim_url}/v1", "api_key": "sk-sim-upstream",
+        }}],
+        "general_settings": {"master_key": KEY},
+    }
+    paths = out / "gateway.yaml", out / "litellm.yaml"
+    paths[0].write_text(yaml.safe_dump(gateway, sort_keys=False))
+    paths[1].write_text(yaml.safe_dump(litellm, sort_keys=False))
+    return paths
+
+
+def wrk_phase(bench: Bench, connections: int) -> dict[str, Any]:
+    """wrk at `connections` against every target, each after a warm-up run."""
+    script_dir, log = bench.out / "wrk", bench.out / "wrk.log"
+    script_dir.mkdir(exist_ok=True)
+    results: dict[str, Any] = {}
+    for name, (url, model) in bench.targets.items():
+        script = wrk.write_script(script_dir / f"post-{name}.lua", model, KEY)
+        endpoint = f"{url}/v1/chat/completions"
+        bench.reset_sim()
+        wrk.run(endpoint, script, connections, bench.timing.warmup_s, log)
+        results[name] = wrk.run(endpoint, script, connections, bench.timing.wrk_s, log)
+    if bench.profile and connections > 1:
+        script, seconds = script_dir / "post-gateway.lua", bench.timing.wrk_s
+        endpoint = f"{bench.gateway.url}/v1/chat/completions"
+        results["profile"] = pyspy.record(
+            bench.gateway.pid, bench.out,
+            lambda: wrk.run(endpoint, script, connections, seconds, log), seconds,
+        )
+    return results
+
+
+def phase_latency(bench: Bench) -> dict[str, Any]:
+    return wrk_phase(bench, 1)
+
+
+def phase_throughput(bench: Bench) -> dict[str, Any]:
+    return wrk_phase(bench, 20)
+
+
+def _script(name: str, *args: object) -> list[str]:
+    return [sys.executable, str(BENCH / name), *map(str, args)]
+
+
+def _run_json(argv: list[str], timeout: float, log: Path) -> dict[str, Any]:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    with open(log, "a") as out:
+        out.write(f"$ {shlex.join(argv)}\n{done.stdout}{done.stderr}\n")
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[1]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def phase_streams(bench: Bench) -> dict[str, Any]:
+    """50 new streams a second (100 tokens at 100 tokens/s) against every target."""
+    seconds = bench.timing.stream_s
+    results = {}
+    for name, (url, model) in bench.targets.items():
+        bench.reset_sim()
+        argv = _script("streams.py", "--url", url, "--key", KEY, "--model", model,
+                       "--rate", 50, "--duration", seconds, "--ttft-ms", 200, "--tps", 100,
+                       "--tokens", 100)
+        results[name] = _run_json(argv, seconds + 60, bench.out / "streams.log")
+    return results
+
+
+def phase_abort(bench: Bench) -> dict[str, Any]:
+    """Streaming and non-streaming calls abandoned by the client, through the gateway."""
+    argv = _script("abort.py", "--gateway", bench.gateway.url, "--sim", bench.sim.url,
+                   "--key", KEY, "--model", "bench-model",
+                   "--streams", bench.timing.abort_streams, "--unary", bench.timing.abort_unary)
+    return _run_json(argv, 120, bench.out / "abort.log")
+
+
+def phase_memory(bench: Bench) -> dict[str, Any]:
+    """Gateway RSS (process and children) while N slow streams are open through it."""
+    count = bench.timing.open_streams
+    bench.reset_sim()
+    idle = bench.gateway.rss_mb()
+    argv = _script("streams.py", "--url", bench.gateway.url, "--key", KEY,
+                   "--model", "bench-model", "--hold", count, "--rate", 250, "--ttft-ms", 100,
+                   "--tps", 2, "--tokens", 120, "--ready-timeout", 30, "--hold-seconds", 60)
+    client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = client.stdout.readline() if client.stdout else ""
+        if not line.startswith("READY "):
+            raise RuntimeError(f"stream holder failed: {line!r}")
+        ready = json.loads(line[len("READY "):])
+        rss, sim_rss = bench.gateway.rss_mb(), bench.sim.rss_mb()
+        held, _ = client.communicate("go\n", timeout=60)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait(timeout=5)
+    return {"streams": count, "open_at_measure": ready["open"], "gateway_rss_mb": rss,
+            "gateway_idle_rss_mb": idle, "sim_rss_mb": sim_rss,
+            "client": json.loads(held.strip().splitlines()[-1])}
+
+
+RUNNERS = {"latency": phase_latency, "throughput": phase_throughput, "streams": phase_streams,
+           "abort": phase_abort, "memory": phase_memory}
+
+
+def machine(argv: list[str]) -> dict[str, Any]:
+    """Date, machine and command of this run, for the report's header."""
+    mem_kb = int(Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1])
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "uname": _output(["uname", "-a"]),
+        "nproc": _output(["nproc"]),
+        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
+        "python": sys.version.split()[0],
+        "command": shlex.join(["python", "bench/run.py", *argv]),
+        "commit": _output(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"]),
+    }
+
+
+def _output(argv: list[str]) -> str:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short phases, a smoke check")
+    parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
+    parser.add_argument("--out", type=Path, default=BENCH / "out")
+    parser.add_argument("--write-results", action="store_true",
+                        help="replace the report part of bench/RESULTS.md")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the gateway in an extra concurrency-20 run")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    procs.raise_fd_limit()
+    results: dict[str, Any] = {"meta": machine(argv), "quick": args.quick, "phases": {}}
+    litellm = importlib.util.find_spec("litellm") is not None
+    results["litellm"] = "measured" if litellm else "LiteLLM not installed: skipped"
+    if not litellm:
+        print("LiteLLM not installed: skipped", flush=True)
+    started: list[procs.Server] = []
+    try:
+        sim = procs.start_sim(args.out)
+        started.append(sim)
+        gateway_config, litellm_config = write_configs(args.out, sim.url)
+        gateway = procs.start_gateway(gateway_config, args.out)
+        started.append(gateway)
+        bench = Bench(args.out, QUICK if args.quick else Timing(), sim, gateway, args.profile)
+        bench.targets = {"direct": (sim.url, "sim-gpt"), "gateway": (gateway.url, "bench-model")}
+        if litellm:
+            server = procs.start_litellm(litellm_config, args.out)
+            started.append(server)
+            bench.targets["litellm"] = (server.url, "bench-model")
+        for name in PHASES:
+            if name in args.phases:
+                print(f"phase {name} ...", flush=True)
+                cpu = procs.CpuWatch(started)
+                results["phases"][name] = RUNNERS[name](bench)
+                results["phases"][name]["cpu"] = usage = cpu.result()
+                print(f"phase {name} done in {usage['seconds']:.0f} s; other processes used "
+                      f"{usage['other_core_percent']:.0f}% of a core", flush=True)
+    finally:
+        for server in reversed(started):
+            server.stop()
+    results["checks"] = report.checks(results)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    text = report.render(results)
+    (args.out / "report.md").write_text(text)
+    print(text)
+    if args.write_results:
+        report.write_results(BENCH / "RESULTS.md", text)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
