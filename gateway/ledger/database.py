@@ -1,0 +1,139 @@
+"""The ledger database: an async engine for Postgres (asyncpg) or SQLite (aiosqlite)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, event, make_url
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.dml import Insert
+
+from gateway.config import Settings
+from gateway.ledger import migrate
+from gateway.ledger.models import calls, workloads
+
+log = logging.getLogger("gateway.ledger")
+
+CONNECT_TIMEOUT = 5.0
+#: Errors that say a row is wrong, not that the database is unreachable.
+ROW_ERRORS = (IntegrityError, DataError)
+
+
+class DatabaseUnavailable(Exception):
+    """The ledger database could not be reached or did not answer in time."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """Timestamps read back from SQLite are naive; every stored timestamp is UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def build_engine(url: str) -> AsyncEngine:
+    """An engine with short connect timeouts, so an outage fails fast into the spool."""
+    parsed = make_url(url)
+    path = sqlite_path(parsed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(parsed)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["timeout"] = CONNECT_TIMEOUT
+    return create_async_engine(
+        parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (CLI, API) never block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def insert_for(engine: AsyncEngine, table: Table) -> Any:
+    """The dialect's INSERT, which has `on_conflict_do_nothing/do_update`."""
+    return (pg_insert if engine.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+class Database:
+    """Owns the engine; brings the schema to head once, then serves inserts and queries."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.url = settings.database_url
+        self.engine = engine or build_engine(self.url)
+        self._ready = False
+        self._ready_lock = asyncio.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def ensure_ready(self) -> None:
+        """Migrate to head and upsert the config's workloads, once per process."""
+        if self._ready:
+            return
+        async with self._ready_lock:
+            if self._ready:
+                return
+            await asyncio.to_thread(migrate.upgrade, self.url)
+            await self.upsert_workloads()
+            self._ready = True
+
+    async def upsert_workloads(self) -> None:
+        rows = [
+            {"name": w.name, "mode": w.mode, "on_cancel": w.on_cancel, "created_at": now(),
+             "updated_at": now()}
+            for w in self.settings.workloads
+        ]
+        if not rows:
+            return
+        statement = insert_for(self.engine, workloads)
+        statement = statement.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"mode": statement.excluded.mode, "on_cancel": statement.excluded.on_cancel,
+                  "updated_at": statement.excluded.updated_at},
+        )
+        async with self.engine.begin() as conn:
+            await conn.execute(statement, rows)
+
+    def insert_calls(self) -> Insert:
+        statement: Insert = insert_for(self.engine, calls)
+        return statement.on_conflict_do_nothing(index_elements=["id"])
+
+    async def write_calls(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert ledger rows; a row whose id is already there is skipped (idempotent)."""
+        if not rows:
+            return
+        await self.ensure_ready()
+        async with self.engine.begin() as conn:
+            await conn.execute(self.insert_calls(), list(rows))
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,54 @@
+"""Keeps the authenticator's stored keys current: loaded at start, then every few seconds.
+
+Keys created or revoked by `gateway keys` in another process (or another worker) take effect
+within one interval; the admin API refreshes at once after a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from gateway.auth import Authenticator
+from gateway.ledger.keys import KeyStore
+
+log = logging.getLogger("gateway.ledger")
+
+
+class KeySync:
+    def __init__(self, store: KeyStore, auth: Authenticator, interval: float = 2.0) -> None:
+        self.store = store
+        self.auth = auth
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+        self._failing = False
+
+    async def refresh(self) -> None:
+        """Load the stored keys now; on failure the last known keys stay in force."""
+        try:
+            hashes = await asyncio.wait_for(self.store.active_hashes(), self.interval * 5)
+        except Exception as exc:
+            if not self._failing:
+                log.warning("could not load stored API keys (%s); keeping the last known", exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("stored API keys loaded again")
+        self._failing = False
+        self.auth.replace_stored_keys(hashes)
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._run(), name="ledger-key-sync")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.refresh()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,80 @@
+"""Prompt tokens counted from a request body, for calls whose provider sent no usage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from gateway import tokens
+
+# OpenAI's published estimate for chat: each message is wrapped in 3 tokens, a `name` adds 1,
+# and every reply is primed with 3 more.
+TOKENS_PER_MESSAGE = 3
+TOKENS_PER_NAME = 1
+REPLY_PRIMING = 3
+
+
+def prompt_tokens(body: dict[str, Any] | None, model: str) -> int:
+    """Tokens of a chat (`messages`), completions (`prompt`) or embeddings (`input`) body."""
+    if not body:
+        return 0
+    total = 0
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        total += _chat_tokens(messages, model)
+    for key in ("prompt", "input"):
+        if key in body:
+            total += _text_or_token_ids(body[key], model)
+    system = body.get("system")  # Anthropic Messages
+    if system:
+        total += sum(tokens.count(text, model) for text in texts(system))
+    tools = body.get("tools") or body.get("functions")
+    if tools:
+        total += tokens.count(orjson.dumps(tools).decode(), model)
+    return total
+
+
+def _chat_tokens(messages: list[Any], model: str) -> int:
+    total = REPLY_PRIMING
+    for message in messages:
+        if not isinstance(message, dict):
+            continue
+        total += TOKENS_PER_MESSAGE
+        for key, value in message.items():
+            if key == "name" and isinstance(value, str):
+                total += TOKENS_PER_NAME + tokens.count(value, model)
+            elif key == "tool_calls" and isinstance(value, list):
+                total += tokens.count(orjson.dumps(value).decode(), model)
+            elif key in ("role", "content"):
+                total += sum(tokens.count(text, model) for text in texts(value))
+    return total
+
+
+def _text_or_token_ids(value: Any, model: str) -> int:
+    """A string, a list of strings, a list of token ids, or a list of token-id lists."""
+    if isinstance(value, str):
+        return tokens.count(value, model)
+    if isinstance(value, list):
+        if all(isinstance(item, int) for item in value):
+            return len(value)
+        return sum(_text_or_token_ids(item, model) for item in value)
+    return 0
+
+
+def texts(content: Any) -> Iterator[str]:
+    """Every text in a message content: a string, text parts, or nested tool-result content."""
+    if isinstance(content, str):
+        yield content
+    elif isinstance(content, list):
+        for part in content:
+            if isinstance(part, str):
+                yield part
+            elif isinstance(part, dict):
+                text = part.get("text")
+                if isinstance(text, str):
+                    yield text
+                nested = part.get("content")
+                if nested is not None:
+                    yield from texts(nested)

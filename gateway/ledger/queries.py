@@ -1,0 +1,92 @@
+"""Reading the ledger: one call, recent calls, and spend rolled up by workload, model, ..."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from gateway.ledger.database import Database, as_utc
+from gateway.ledger.models import CALL_COLUMNS, calls
+
+STATUSES = ("completed", "cancelled", "failed")
+GROUPS: dict[str, ColumnElement[Any]] = {
+    name: calls.c[name] for name in ("workload", "model", "provider", "route", "mode")
+}
+MONEY = ("cost_usd", "cancelled_cost_usd", "batch_savings_usd")
+MAX_LIMIT = 1000
+_TIMES = ("created_at", "finished_at")
+
+
+def call_record(row: Any) -> dict[str, Any]:
+    """A ledger row as the API shows it."""
+    record: dict[str, Any] = {"id": row.id, "object": "gateway.request"}
+    for name in CALL_COLUMNS:
+        value = getattr(row, name)
+        record[name] = as_utc(value) if name in _TIMES else value
+    return record
+
+
+def _sum(expression: Any) -> Any:
+    return func.coalesce(func.sum(expression), 0)
+
+
+def _spend_columns() -> list[Any]:
+    c = calls.c
+    undelivered = c.billed_completion_tokens - c.completion_tokens
+    columns = [func.count().label("requests")]
+    columns += [_sum(case((c.status == s, 1), else_=0)).label(s) for s in STATUSES]
+    columns += [_sum(c[name]).label(name) for name in
+                ("prompt_tokens", "completion_tokens", "billed_completion_tokens")]
+    columns.append(_sum(case((and_(c.status == "cancelled", undelivered > 0), undelivered),
+                             else_=0)).label("cancelled_completion_tokens"))
+    columns += [_sum(c[name]).label(name) for name in MONEY]
+    return columns
+
+
+class LedgerQueries:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def get(self, call_id: str) -> dict[str, Any] | None:
+        async with self.database.engine.connect() as conn:
+            row = (await conn.execute(select(calls).where(calls.c.id == call_id))).first()
+        return None if row is None else call_record(row)
+
+    async def recent(self, *, workload: str | None = None, status: str | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]:
+        """Newest first."""
+        query = select(calls).order_by(calls.c.created_at.desc(), calls.c.id.desc())
+        if workload:
+            query = query.where(calls.c.workload == workload)
+        if status:
+            query = query.where(calls.c.status == status)
+        async with self.database.engine.connect() as conn:
+            rows = await conn.execute(query.limit(max(1, min(limit, MAX_LIMIT))))
+            return [call_record(row) for row in rows]
+
+    async def spend(self, group_by: Sequence[str], since: datetime | None = None,
+                    until: datetime | None = None) -> list[dict[str, Any]]:
+        """One row per group (most expensive first): counts, tokens, cost, savings."""
+        keys = [GROUPS[name].label(name) for name in group_by]
+        query = select(*keys, *_spend_columns()).group_by(*(GROUPS[n] for n in group_by))
+        if since is not None:
+            query = query.where(calls.c.created_at >= since)
+        if until is not None:
+            query = query.where(calls.c.created_at < until)
+        query = query.order_by(func.sum(calls.c.cost_usd).desc(), *(GROUPS[n] for n in group_by))
+        async with self.database.engine.connect() as conn:
+            result = await conn.execute(query)
+            return [_spend_row(row._asdict()) for row in result]
+
+
+def _spend_row(row: dict[str, Any]) -> dict[str, Any]:
+    for name, value in row.items():
+        if name in MONEY:
+            row[name] = round(float(value), 10)
+        elif name not in GROUPS:
+            row[name] = int(value)
+    return row

@@ -1,0 +1,83 @@
+"""The ledger as the running gateway uses it: database, writer, spools, keys and queries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from gateway.auth import Authenticator
+from gateway.calls import Call
+from gateway.config import Settings
+from gateway.ledger.database import Database, sqlite_path
+from gateway.ledger.keyring import KeySync
+from gateway.ledger.keys import KeyStore
+from gateway.ledger.queries import LedgerQueries
+from gateway.ledger.redis_spool import DEFAULT_PREFIX, RedisSpool
+from gateway.ledger.spool import FileSpool
+from gateway.ledger.writer import LedgerWriter
+
+log = logging.getLogger("gateway.ledger")
+
+START_TIMEOUT = 30.0
+SPOOL_NAME = "gateway-ledger.spool"
+
+
+def spool_path(settings: Settings, spool_dir: str | Path | None = None) -> Path:
+    """Next to the SQLite database; for Postgres, in the working directory (or `spool_dir`)."""
+    if spool_dir is not None:
+        return Path(spool_dir) / SPOOL_NAME
+    database = sqlite_path(settings.database_url)
+    if database is not None:
+        return database.with_name(database.name + ".spool")
+    return Path(SPOOL_NAME)
+
+
+class Ledger:
+    """A `LedgerSink`; also answers the admin API (keys, records, spend)."""
+
+    def __init__(self, settings: Settings, *, spool_dir: str | Path | None = None,
+                 redis_prefix: str = DEFAULT_PREFIX, **writer_options: Any) -> None:
+        self.database = Database(settings)
+        self.keys = KeyStore(self.database)
+        self.queries = LedgerQueries(self.database)
+        self.redis_spool = (
+            RedisSpool.from_url(settings.redis_url, redis_prefix) if settings.redis_url else None
+        )
+        billing = {p.name: p.billing_after_cancel for p in settings.providers}
+        self.writer = LedgerWriter(
+            self.database, FileSpool(spool_path(settings, spool_dir)), self.redis_spool,
+            billing=billing, **writer_options,
+        )
+        self._key_sync: KeySync | None = None
+
+    def record(self, call: Call) -> None:
+        self.writer.record(call)
+
+    def serve_keys_to(self, auth: Authenticator) -> None:
+        """Keep `auth`'s stored keys in step with the key table while running."""
+        self._key_sync = KeySync(self.keys, auth)
+
+    async def refresh_keys(self) -> None:
+        if self._key_sync is not None:
+            await self._key_sync.refresh()
+
+    async def start(self) -> None:
+        """Migrate and load keys; a database that is down delays records, not the start."""
+        try:
+            await asyncio.wait_for(self.database.ensure_ready(), START_TIMEOUT)
+        except Exception as exc:
+            log.error("ledger database %s unavailable at start (%s): records will be spooled "
+                      "until it answers", self.database.engine.url.render_as_string(), exc)
+        await self.writer.start()
+        if self._key_sync is not None:
+            await self._key_sync.start()
+
+    async def close(self) -> None:
+        if self._key_sync is not None:
+            await self._key_sync.close()
+        await self.writer.close()
+        await self.database.close()
+        if self.redis_spool is not None:
+            await self.redis_spool.close()

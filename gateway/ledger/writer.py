@@ -1,0 +1,237 @@
+"""The ledger writer: finished calls in, batched idempotent inserts out, off the request path.
+
+`record()` only appends to a bounded in-memory queue. A background task costs the calls
+(the tokenizer runs in a thread), counts them in the metrics, and inserts up to `batch_size`
+rows at a time. When the database is unreachable the rows go to a spool (Redis when
+configured, else a local file; the file is also the fallback for Redis) and are replayed once
+it answers again. Shutdown writes or spools everything still queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import orjson
+
+from gateway.calls import Call
+from gateway.ledger import costing
+from gateway.ledger.database import ROW_ERRORS, Database, DatabaseUnavailable
+from gateway.ledger.spool import FileSpool, Rows, WriteRows
+from gateway.metrics import BATCH_SAVINGS, CANCELLED_COST, COST, LEDGER_PENDING, TOKENS
+
+log = logging.getLogger("gateway.ledger")
+
+
+class Spool(Protocol):
+    name: str
+    pending: int
+
+    async def push(self, rows: Sequence[dict[str, Any]]) -> None: ...
+
+    async def replay(self, write: WriteRows, batch_size: int) -> int: ...
+
+    async def count(self) -> int: ...
+
+    async def has_rows(self) -> bool: ...
+
+
+class LedgerWriter:
+    """A `LedgerSink` writing to `database`; on outages it spools to Redis, else the file."""
+
+    def __init__(
+        self, database: Database, file_spool: FileSpool, redis_spool: Spool | None = None, *,
+        billing: dict[str, str] | None = None, batch_size: int = 500, interval: float = 0.2,
+        max_queue: int = 10_000, write_timeout: float = 10.0, check_interval: float = 2.0,
+    ) -> None:
+        self.database = database
+        self.file_spool = file_spool  # also written synchronously when the queue is full
+        self.spools: list[Spool] = [file_spool] if redis_spool is None else [redis_spool,
+                                                                              file_spool]
+        self.billing = billing or {}
+        self.batch_size = batch_size
+        self.interval = interval
+        self.max_queue = max_queue
+        self.write_timeout = write_timeout
+        self.check_interval = check_interval
+        self._queue: deque[Call] = deque()
+        self._unspooled: Rows = []  # only when every spool failed too
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._down_until = 0.0
+        self._backoff = 0.0
+        self._next_check = 0.0
+
+    def record(self, call: Call) -> None:
+        """Queue a finished call: O(1), no I/O unless the queue is full (then it spools)."""
+        if len(self._queue) >= self.max_queue or self._closing:
+            self.file_spool.push_now([self._row(call)])
+        else:
+            self._queue.append(call)
+            if len(self._queue) >= self.batch_size:
+                self._wake.set()
+        LEDGER_PENDING.set(self.pending)
+
+    @property
+    def pending(self) -> int:
+        """Rows not yet in the database: queued, held, and spooled."""
+        spooled = sum(spool.pending for spool in self.spools)
+        return len(self._queue) + len(self._unspooled) + spooled
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="ledger-writer")
+
+    async def close(self) -> None:
+        """Write (or spool) everything queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._unspooled:
+            log.error("ledger: %d rows could be neither written nor spooled and are lost",
+                      len(self._unspooled))
+        LEDGER_PENDING.set(self.pending)
+
+    async def flush(self) -> None:
+        """Write (or spool) everything queued now."""
+        while self._queue:
+            await self._flush_batch()
+        if self._unspooled:
+            rows, self._unspooled = self._unspooled, []
+            await self._store(rows)
+
+    async def _run(self) -> None:
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+                if time.monotonic() >= self._next_check and self._database_up():
+                    self._next_check = time.monotonic() + self.check_interval
+                    await self.replay()
+            except Exception:  # the writer must outlive any one bad cycle
+                log.exception("ledger writer cycle failed; retrying")
+            LEDGER_PENDING.set(self.pending)
+        await self.flush()
+
+    async def _flush_batch(self) -> None:
+        count = min(len(self._queue), self.batch_size)
+        batch = [self._queue.popleft() for _ in range(count)]
+        if any(costing.needs_tokenizer(call) for call in batch):
+            rows = await asyncio.to_thread(self._rows, batch)
+        else:
+            rows = self._rows(batch)
+        rows, self._unspooled = self._unspooled + rows, []
+        await self._store(rows)
+
+    def _rows(self, batch: list[Call]) -> Rows:
+        return [self._row(call) for call in batch]
+
+    def _row(self, call: Call) -> dict[str, Any]:
+        billing = self.billing.get(call.provider, "delivered")
+        try:
+            row = costing.row_for(call, billing)
+        except Exception:
+            log.exception("ledger: could not meter call %s; recorded with zero tokens", call.id)
+            row = costing.row_for(call, billing, costing.Tokens(0, 0, 0, "estimated"))
+        observe_row(row)
+        return row
+
+    async def _store(self, rows: Rows) -> None:
+        if not rows:
+            return
+        if self._database_up():
+            try:
+                await self.insert(rows)
+                return
+            except DatabaseUnavailable as exc:
+                self._mark_down(exc)
+        await self._spool(rows)
+
+    async def insert(self, rows: Rows) -> None:
+        """Insert rows (idempotently); a row the database rejects is logged and set aside."""
+        try:
+            await self._write(rows)
+        except ROW_ERRORS:
+            for row in rows:
+                try:
+                    await self._write([row])
+                except ROW_ERRORS as exc:
+                    log.error("ledger: the database rejected row %s (%s): %s", row["id"], exc,
+                              orjson.dumps(row, default=str).decode())
+        self._mark_up()
+
+    async def _write(self, rows: Rows) -> None:
+        try:
+            await asyncio.wait_for(self.database.write_calls(rows), self.write_timeout)
+        except ROW_ERRORS:
+            raise
+        except Exception as exc:
+            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def _spool(self, rows: Rows) -> None:
+        for spool in self.spools:
+            try:
+                await spool.push(rows)
+                return
+            except Exception as exc:
+                log.warning("ledger: could not spool %d rows to %s: %s", len(rows), spool.name,
+                            exc)
+        log.error("ledger: every spool failed; holding %d rows in memory", len(rows))
+        self._unspooled = rows + self._unspooled
+
+    async def replay(self) -> int:
+        """Write what the spools hold; stops at the first sign the database is down."""
+        written = 0
+        for spool in self.spools:
+            try:
+                if not await spool.has_rows():
+                    continue
+                written += await spool.replay(self.insert, self.batch_size)
+            except DatabaseUnavailable as exc:
+                self._mark_down(exc)
+                break
+            except Exception as exc:
+                log.warning("ledger: could not replay the %s spool: %s", spool.name, exc)
+        if written:
+            log.info("ledger: replayed %d spooled rows", written)
+        return written
+
+    def _database_up(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    def _mark_down(self, exc: Exception) -> None:
+        self._backoff = min(max(self._backoff * 2, 0.25), 5.0)
+        self._down_until = time.monotonic() + self._backoff
+        log.warning("ledger database unavailable (%s); spooling, retry in %.2fs", exc,
+                    self._backoff)
+
+    def _mark_up(self) -> None:
+        if self._backoff:
+            log.info("ledger database is back; replaying the spool")
+            self._next_check = 0.0
+        self._backoff = 0.0
+        self._down_until = 0.0
+
+
+def observe_row(row: dict[str, Any]) -> None:
+    """Token and cost counters: prompt, completion (delivered) and cancelled (billed, not
+    delivered) tokens; spend and the spend on cancelled calls."""
+    labels = (row["workload"], row["model"])
+    TOKENS.labels(*labels, "prompt").inc(row["prompt_tokens"])
+    TOKENS.labels(*labels, "completion").inc(row["completion_tokens"])
+    undelivered = row["billed_completion_tokens"] - row["completion_tokens"]
+    if undelivered > 0:
+        TOKENS.labels(*labels, "cancelled").inc(undelivered)
+    COST.labels(*labels).inc(row["cost_usd"])
+    if row["cancelled_cost_usd"]:
+        CANCELLED_COST.labels(*labels).inc(row["cancelled_cost_usd"])
+    if row["batch_savings_usd"]:
+        BATCH_SAVINGS.labels(*labels).inc(row["batch_savings_usd"])
