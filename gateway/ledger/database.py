@@ -108,8 +108,13 @@ class Database:
 
     async def upsert_workloads(self) -> None:
         rows = [
-            {"name": w.name, "mode": w.mode, "on_cancel": w.on_cancel, "created_at": now(),
-             "updated_at": now()}
+            {
+                "name": w.name,
+                "mode": w.mode,
+                "on_cancel": w.on_cancel,
+                "created_at": now(),
+                "updated_at": now(),
+            }
             for w in self.settings.workloads
         ]
         if not rows:
@@ -117,8 +122,11 @@ class Database:
         statement = insert_for(self.engine, workloads)
         statement = statement.on_conflict_do_update(
             index_elements=["name"],
-            set_={"mode": statement.excluded.mode, "on_cancel": statement.excluded.on_cancel,
-                  "updated_at": statement.excluded.updated_at},
+            set_={
+                "mode": statement.excluded.mode,
+                "on_cancel": statement.excluded.on_cancel,
+                "updated_at": statement.excluded.updated_at,
+            },
         )
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)

@@ -70,13 +70,31 @@ class KeyStore:
         engine = self.database.engine
         upsert = insert_for(engine, workloads).on_conflict_do_nothing(index_elements=["name"])
         async with engine.begin() as conn:
-            await conn.execute(upsert, [{"name": workload, "mode": "auto", "on_cancel": "abort",
-                                         "created_at": new.created_at,
-                                         "updated_at": new.created_at}])
-            await conn.execute(api_keys.insert(), [{
-                "id": new.id, "workload": workload, "key_hash": hash_key(key),
-                "prefix": new.prefix, "created_at": new.created_at, "revoked_at": None,
-            }])
+            await conn.execute(
+                upsert,
+                [
+                    {
+                        "name": workload,
+                        "mode": "auto",
+                        "on_cancel": "abort",
+                        "created_at": new.created_at,
+                        "updated_at": new.created_at,
+                    }
+                ],
+            )
+            await conn.execute(
+                api_keys.insert(),
+                [
+                    {
+                        "id": new.id,
+                        "workload": workload,
+                        "key_hash": hash_key(key),
+                        "prefix": new.prefix,
+                        "created_at": new.created_at,
+                        "revoked_at": None,
+                    }
+                ],
+            )
         return new
 
     async def list(self, include_revoked: bool = True) -> list[dict[str, Any]]:
@@ -91,8 +109,9 @@ class KeyStore:
         ref = (ref or "").strip().removesuffix("...")
         columns = api_keys.c
         if len(ref) < 6:
-            raise KeyNotFound(f"no key {ref!r}: give the key's id or at least 6 characters of "
-                              "its prefix")
+            raise KeyNotFound(
+                f"no key {ref!r}: give the key's id or at least 6 characters of its prefix"
+            )
         match = (columns.id == ref) | (columns.key_hash == hash_key(ref))
         if ref.startswith(KEY_PREFIX):
             match = match | columns.prefix.startswith(ref[:SHOWN_CHARS], autoescape=True)
@@ -105,8 +124,9 @@ class KeyStore:
                 raise AmbiguousKey(f"{ref!r} matches several keys ({ids}): give the id")
             row = found[0]
             if row.revoked_at is None:
-                await conn.execute(update(api_keys).where(columns.id == row.id)
-                                   .values(revoked_at=now()))
+                await conn.execute(
+                    update(api_keys).where(columns.id == row.id).values(revoked_at=now())
+                )
             row = (await conn.execute(select(api_keys).where(columns.id == row.id))).one()
         return key_record(row)
 

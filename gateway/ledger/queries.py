@@ -39,10 +39,15 @@ def _spend_columns() -> list[Any]:
     undelivered = c.billed_completion_tokens - c.completion_tokens
     columns = [func.count().label("requests")]
     columns += [_sum(case((c.status == s, 1), else_=0)).label(s) for s in STATUSES]
-    columns += [_sum(c[name]).label(name) for name in
-                ("prompt_tokens", "completion_tokens", "billed_completion_tokens")]
-    columns.append(_sum(case((and_(c.status == "cancelled", undelivered > 0), undelivered),
-                             else_=0)).label("cancelled_completion_tokens"))
+    columns += [
+        _sum(c[name]).label(name)
+        for name in ("prompt_tokens", "completion_tokens", "billed_completion_tokens")
+    ]
+    columns.append(
+        _sum(case((and_(c.status == "cancelled", undelivered > 0), undelivered), else_=0)).label(
+            "cancelled_completion_tokens"
+        )
+    )
     columns += [_sum(c[name]).label(name) for name in MONEY]
     return columns
 
@@ -56,8 +61,9 @@ class LedgerQueries:
             row = (await conn.execute(select(calls).where(calls.c.id == call_id))).first()
         return None if row is None else call_record(row)
 
-    async def recent(self, *, workload: str | None = None, status: str | None = None,
-                     limit: int = 100) -> list[dict[str, Any]]:
+    async def recent(
+        self, *, workload: str | None = None, status: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         """Newest first."""
         query = select(calls).order_by(calls.c.created_at.desc(), calls.c.id.desc())
         if workload:
@@ -68,8 +74,9 @@ class LedgerQueries:
             rows = await conn.execute(query.limit(max(1, min(limit, MAX_LIMIT))))
             return [call_record(row) for row in rows]
 
-    async def spend(self, group_by: Sequence[str], since: datetime | None = None,
-                    until: datetime | None = None) -> list[dict[str, Any]]:
+    async def spend(
+        self, group_by: Sequence[str], since: datetime | None = None, until: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """One row per group (most expensive first): counts, tokens, cost, savings."""
         keys = [GROUPS[name].label(name) for name in group_by]
         query = select(*keys, *_spend_columns()).group_by(*(GROUPS[n] for n in group_by))

@@ -54,8 +54,9 @@ class RedisSpool:
                     try:
                         rows.append(decode_row(line))
                     except ValueError:
-                        log.error("ledger spool %s held a value that is not a row; skipped",
-                                  self.key)
+                        log.error(
+                            "ledger spool %s held a value that is not a row; skipped", self.key
+                        )
                 await write(rows)
                 await self.redis.ltrim(self.key, len(lines), -1)
                 written += len(rows)

@@ -37,8 +37,14 @@ def spool_path(settings: Settings, spool_dir: str | Path | None = None) -> Path:
 class Ledger:
     """A `LedgerSink`; also answers the admin API (keys, records, spend)."""
 
-    def __init__(self, settings: Settings, *, spool_dir: str | Path | None = None,
-                 redis_prefix: str = DEFAULT_PREFIX, **writer_options: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        spool_dir: str | Path | None = None,
+        redis_prefix: str = DEFAULT_PREFIX,
+        **writer_options: Any,
+    ) -> None:
         self.database = Database(settings)
         self.keys = KeyStore(self.database)
         self.queries = LedgerQueries(self.database)
@@ -47,8 +53,11 @@ class Ledger:
         )
         billing = {p.name: p.billing_after_cancel for p in settings.providers}
         self.writer = LedgerWriter(
-            self.database, FileSpool(spool_path(settings, spool_dir)), self.redis_spool,
-            billing=billing, **writer_options,
+            self.database,
+            FileSpool(spool_path(settings, spool_dir)),
+            self.redis_spool,
+            billing=billing,
+            **writer_options,
         )
         self._key_sync: KeySync | None = None
 
@@ -68,8 +77,12 @@ class Ledger:
         try:
             await asyncio.wait_for(self.database.ensure_ready(), START_TIMEOUT)
         except Exception as exc:
-            log.error("ledger database %s unavailable at start (%s): records will be spooled "
-                      "until it answers", self.database.engine.url.render_as_string(), exc)
+            log.error(
+                "ledger database %s unavailable at start (%s): records will be spooled "
+                "until it answers",
+                self.database.engine.url.render_as_string(),
+                exc,
+            )
         await self.writer.start()
         if self._key_sync is not None:
             await self._key_sync.start()

@@ -126,8 +126,9 @@ class FileSpool:
                     rows.append(decode_row(line))
                 except (orjson.JSONDecodeError, ValueError):
                     # A line cut short by a crash while appending; the rest is intact.
-                    log.error("ledger spool %s line %d is not a row; skipped", self.replaying,
-                              number)
+                    log.error(
+                        "ledger spool %s line %d is not a row; skipped", self.replaying, number
+                    )
                     continue
                 if len(rows) >= batch_size:
                     yield rows

@@ -45,14 +45,23 @@ class LedgerWriter:
     """A `LedgerSink` writing to `database`; on outages it spools to Redis, else the file."""
 
     def __init__(
-        self, database: Database, file_spool: FileSpool, redis_spool: Spool | None = None, *,
-        billing: dict[str, str] | None = None, batch_size: int = 500, interval: float = 0.2,
-        max_queue: int = 10_000, write_timeout: float = 10.0, check_interval: float = 2.0,
+        self,
+        database: Database,
+        file_spool: FileSpool,
+        redis_spool: Spool | None = None,
+        *,
+        billing: dict[str, str] | None = None,
+        batch_size: int = 500,
+        interval: float = 0.2,
+        max_queue: int = 10_000,
+        write_timeout: float = 10.0,
+        check_interval: float = 2.0,
     ) -> None:
         self.database = database
         self.file_spool = file_spool  # also written synchronously when the queue is full
-        self.spools: list[Spool] = [file_spool] if redis_spool is None else [redis_spool,
-                                                                              file_spool]
+        self.spools: list[Spool] = (
+            [file_spool] if redis_spool is None else [redis_spool, file_spool]
+        )
         self.billing = billing or {}
         self.batch_size = batch_size
         self.interval = interval
@@ -94,8 +103,10 @@ class LedgerWriter:
         if self._task is not None:
             await self._task
         if self._unspooled:
-            log.error("ledger: %d rows could be neither written nor spooled and are lost",
-                      len(self._unspooled))
+            log.error(
+                "ledger: %d rows could be neither written nor spooled and are lost",
+                len(self._unspooled),
+            )
         LEDGER_PENDING.set(self.pending)
 
     async def flush(self) -> None:
@@ -164,8 +175,12 @@ class LedgerWriter:
                 try:
                     await self._write([row])
                 except ROW_ERRORS as exc:
-                    log.error("ledger: the database rejected row %s (%s): %s", row["id"], exc,
-                              orjson.dumps(row, default=str).decode())
+                    log.error(
+                        "ledger: the database rejected row %s (%s): %s",
+                        row["id"],
+                        exc,
+                        orjson.dumps(row, default=str).decode(),
+                    )
         self._mark_up()
 
     async def _write(self, rows: Rows) -> None:
@@ -182,8 +197,7 @@ class LedgerWriter:
                 await spool.push(rows)
                 return
             except Exception as exc:
-                log.warning("ledger: could not spool %d rows to %s: %s", len(rows), spool.name,
-                            exc)
+                log.warning("ledger: could not spool %d rows to %s: %s", len(rows), spool.name, exc)
         log.error("ledger: every spool failed; holding %d rows in memory", len(rows))
         self._unspooled = rows + self._unspooled
 
@@ -210,8 +224,9 @@ class LedgerWriter:
     def _mark_down(self, exc: Exception) -> None:
         self._backoff = min(max(self._backoff * 2, 0.25), 5.0)
         self._down_until = time.monotonic() + self._backoff
-        log.warning("ledger database unavailable (%s); spooling, retry in %.2fs", exc,
-                    self._backoff)
+        log.warning(
+            "ledger database unavailable (%s); spooling, retry in %.2fs", exc, self._backoff
+        )
 
     def _mark_up(self) -> None:
         if self._backoff:
