@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 import orjson
@@ -10,7 +11,7 @@ from gateway.sim.call import Answer, Call
 from gateway.sim.directive import DirectiveError
 from gateway.sim.errors import INJECTED, UNAUTHORIZED, SimError, bad_request, error_response
 from gateway.sim.exchange import ClientGone, Exchange
-from gateway.sim.pacing import Clock, generated_by, note_generated, stream_answer, whole_answer
+from gateway.sim.pacing import Clock, stream_answer, whole_answer
 from gateway.sim.state import SimState
 from gateway.sim.stats import RequestRecord
 
@@ -39,17 +40,20 @@ class Dialect(Protocol):
 
 async def serve(state: SimState, ex: Exchange, dialect: Dialect) -> None:
     """Answer one generation request and keep its stats record."""
+    arrived = asyncio.get_running_loop().time()
     record = state.stats.open(
         ex.scope["path"], dialect.api, dialect.api_key(ex), ex.header(b"x-request-id")
     )
     try:
-        await _serve(state, ex, dialect, record)
+        await _serve(state, ex, dialect, record, arrived)
     except ClientGone:
         pass
     record.closed_at = ex.closed_at
 
 
-async def _serve(state: SimState, ex: Exchange, dialect: Dialect, record: RequestRecord) -> None:
+async def _serve(
+    state: SimState, ex: Exchange, dialect: Dialect, record: RequestRecord, arrived: float
+) -> None:
     raw = await ex.read_body()
     required = state.options.require_key
     if required is not None and record.api_key != required:
@@ -75,18 +79,14 @@ async def _serve(state: SimState, ex: Exchange, dialect: Dialect, record: Reques
     if plan.error is not None and plan.error not in ("mid_stream", "stall"):
         return await fail(ex, dialect.api, record, INJECTED[plan.error])
     answer = dialect.answer(state, call)
-    clock = Clock(plan)
+    clock = Clock(plan, arrived, record.started_at)
     if call.stream:
         record.status_code = 200
         ping_every = state.options.ping_every_ms / 1000.0
         await ex.guard(stream_answer(ex, answer, plan, clock, record, ping_every))
         return
-    count = await whole_answer(ex, answer, plan, clock)
-    if count is None:
-        if ex.closed_at is not None:
-            note_generated(record, clock, generated_by(clock, answer.units, ex.closed_at))
+    if not await whole_answer(ex, answer, plan, clock, record):
         return
-    note_generated(record, clock, count)
     if plan.error == "mid_stream":
         return await fail(ex, dialect.api, record, INJECTED["500"])
     record.status_code = 200

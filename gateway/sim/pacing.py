@@ -14,14 +14,14 @@ CUT_SHORT = ("mid_stream", "stall")
 
 
 class Clock:
-    """One request's schedule, in loop time and the matching wall-clock time."""
+    """One request's schedule from its arrival, in loop time and matching wall-clock time."""
 
     __slots__ = ("loop", "start", "wall_start", "first", "gap")
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, start: float, wall_start: float) -> None:
         self.loop = asyncio.get_running_loop()
-        self.start = self.loop.time()
-        self.wall_start = time.time()
+        self.start = start
+        self.wall_start = wall_start
         self.first = self.start + plan.ttft
         self.gap = 1.0 / plan.tps if plan.tps > 0 else 0.0
 
@@ -85,24 +85,29 @@ def generated_by(clock: Clock, units: int, moment: float) -> int:
 
 def note_generated(record: RequestRecord, clock: Clock, count: int) -> None:
     """Record `count` tokens generated on the clock's schedule (non-streaming calls)."""
-    times = [clock.wall(i) for i in range(count)]
+    first, gap = clock.wall(0), clock.gap
+    times = [first + i * gap for i in range(count)] if gap else [first] * count
     record.token_times = times
     record.tokens_sent = count
     record.first_token_at = times[0] if times else None
 
 
-async def whole_answer(ex: Exchange, answer: Answer, plan: Plan, clock: Clock) -> int | None:
-    """Wait out the generation time; the number of tokens generated, or None if the client left."""
-    if plan.error == "stall":
-        await ex.guard(hold())
-        return None
+async def whole_answer(
+    ex: Exchange, answer: Answer, plan: Plan, clock: Clock, record: RequestRecord
+) -> bool:
+    """Wait out the generation time and note the tokens generated; False if the client left."""
     count = answer.units
-    if plan.error == "mid_stream":
+    if plan.error in CUT_SHORT:
         count = min(count, plan.error_after)
-    done_at = clock.due(max(count - 1, 0))
-    if done_at > clock.loop.time() and not await ex.guard(clock.until(done_at)):
-        return None
-    return count
+    if plan.error == "stall":
+        finished = await ex.guard(hold())
+    else:
+        done_at = clock.due(max(count - 1, 0))
+        finished = done_at <= clock.loop.time() or await ex.guard(clock.until(done_at))
+    if not finished and ex.closed_at is not None:
+        count = generated_by(clock, count, ex.closed_at)
+    note_generated(record, clock, count)
+    return finished
 
 
 class _Pinger:

@@ -86,10 +86,10 @@ def test_fifty_concurrent_streams_keep_their_schedule(sim_process: str) -> None:
     gaps = []
     for record in timing:
         times = record["token_times"]
-        assert record["first_token_at"] - record["started_at"] == pytest.approx(0.02, abs=0.01)
-        assert times[-1] - times[0] == pytest.approx(0.49, abs=0.01)
+        assert record["first_token_at"] - record["started_at"] == pytest.approx(0.02, abs=0.015)
+        assert times[-1] - times[0] == pytest.approx(0.49, abs=0.015)
         gaps += [b - a for a, b in zip(times, times[1:], strict=False)]
     assert statistics.median(gaps) == pytest.approx(0.01, abs=0.001)
-    assert sorted(gaps)[int(len(gaps) * 0.99)] < 0.02
+    assert sorted(gaps)[int(len(gaps) * 0.99)] < 0.025
     client_spans = [arrivals[-1] - arrivals[0] for arrivals in streams]
     assert statistics.median(client_spans) == pytest.approx(0.49, abs=0.02)

@@ -135,3 +135,18 @@ def test_completed_stream_has_no_closed_at(sim: RunningSim) -> None:
     record = sim.record(tag)
     assert record["completed"] is True
     assert record["closed_at"] is None
+
+
+def test_non_stream_stall_counts_only_tokens_before_the_stall(sim: RunningSim) -> None:
+    tag = new_tag()
+    text = directive(tag=tag, error="stall", error_after=2)
+    sock = open_post(sim.port, "/v1/chat/completions", chat_body(text, False))
+    sock.settimeout(0.2)
+    with pytest.raises(socket.timeout):
+        sock.recv(65536)
+    closed = time.time()
+    sock.close()
+    record = sim.record(tag, lambda r: r["closed_at"] is not None)
+    assert record["tokens_sent"] == 2
+    assert record["status_code"] is None
+    assert 0 <= record["closed_at"] - closed < 0.05
