@@ -14,18 +14,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import __version__
 from gateway.api import openai as openai_api
 from gateway.api import ops
+from gateway.api.admin import router as admin_router
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.config import Settings
 from gateway.defaults import SIM_MOUNT
 from gateway.errors import BadRequest, GatewayError, NotFound, openai_error
 from gateway.ledger import LedgerSink
+from gateway.ledger.service import Ledger
 from gateway.state import GatewayState
 
 log = logging.getLogger("gateway")
 
 
 def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
+    if ledger is None:
+        ledger = Ledger(settings)  # the settings' database, with the spool beside it
     state = GatewayState(settings, ledger)
+    if isinstance(ledger, Ledger):
+        ledger.serve_keys_to(state.auth)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +53,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.state.gateway = state
     app.router.routes.extend(openai_api.routes(state))
     app.include_router(ops.router)
+    app.include_router(admin_router)
     _install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from gateway.errors import BadRequest
 from gateway.ledger.database import Database, as_utc
 from gateway.ledger.models import CALL_COLUMNS, calls
 
@@ -50,6 +51,21 @@ def _spend_columns() -> list[Any]:
     )
     columns += [_sum(c[name]).label(name) for name in MONEY]
     return columns
+
+
+def parse_groups(value: str) -> list[str]:
+    """`workload,model` -> the group columns; an unknown name is a 400 naming `group_by`."""
+    groups: list[str] = []
+    for name in (part.strip() for part in value.split(",")):
+        if not name or name in groups:
+            continue
+        if name not in GROUPS:
+            raise BadRequest(
+                f"group_by: unknown field {name!r}; use any of {', '.join(GROUPS)}",
+                param="group_by",
+            )
+        groups.append(name)
+    return groups
 
 
 class LedgerQueries:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from gateway.errors import BadRequest
+
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
@@ -23,3 +25,14 @@ def parse_time(value: str, now: datetime | None = None) -> datetime:
             f"7d), got {value!r}"
         ) from None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def parse_window(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """The `since`/`until` query parameters; a bad one is a 400 naming it."""
+    bounds: list[datetime | None] = []
+    for name, value in (("since", since), ("until", until)):
+        try:
+            bounds.append(parse_time(value) if value else None)
+        except ValueError as exc:
+            raise BadRequest(f"{name}: {exc}", param=name) from None
+    return bounds[0], bounds[1]

@@ -1,0 +1,11 @@
+"""Admin and ledger routes under /v1/gateway: call records, spend, stored keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gateway.api.admin import keys, records
+
+router = APIRouter(prefix="/v1/gateway", include_in_schema=False)
+router.include_router(records.router)
+router.include_router(keys.router)
