@@ -2,19 +2,22 @@
 
 Each call has its own connection, parsed with httptools (C, handles chunked bodies), so the
 load generator spends a few microseconds per read and stamps every read as it arrives. A
-content chunk is an SSE event carrying `"delta":{"content"...`; several may arrive in one read.
+content chunk is a non-empty `"content": "..."` string (in a chat.completion.chunk's delta; the
+opening role chunk's empty content does not count); several may arrive in one read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 
 import httptools
 import orjson
 
-CONTENT = b'"delta":{"content"'
+CONTENT = re.compile(rb'"content": ?"[^"]')
+TAIL = 16  # bytes kept from one read to the next, so a match split between reads is found
 
 
 def chat_request(host: str, port: int, key: str, model: str, directive: str,
@@ -82,8 +85,10 @@ class Call(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         now = time.perf_counter()
         data = self._tail + body
-        count = data.count(CONTENT)
-        self._tail = data[-(len(CONTENT) - 1):]
+        last_end, count = 0, 0
+        for match in CONTENT.finditer(data):
+            last_end, count = match.end(), count + 1
+        self._tail = data[max(last_end, len(data) - TAIL):]
         if count:
             if not self.chunk_times:
                 self.first.set_result(None)

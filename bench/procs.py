@@ -49,18 +49,17 @@ class Server:
         self.pid = self.proc.pid
 
     def wait_ready(self, path: str, timeout: float = 60.0) -> None:
-        """Poll `path` until it answers 200; raise with the log's tail if it never does."""
+        """Poll `path` until it answers 200; stop the server and raise if it never does."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited early:\n{self.log_tail()}")
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 if httpx.get(self.url + path, timeout=1.0).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s:\n{self.log_tail()}")
+        self.stop()
+        raise RuntimeError(f"{self.name} did not become ready:\n{self.log_tail()}")
 
     def rss_mb(self) -> float:
         """Resident memory of the process and all its descendants, in MB."""
