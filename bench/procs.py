@@ -112,6 +112,19 @@ class CpuWatch:
                 "other_core_percent": max(0.0, 100 * ((busy1 - busy0) - (own1 - own0)) / wall)}
 
 
+def wait_quiet(limit_s: float, busy_percent: float = 20.0) -> float:
+    """Wait (at most `limit_s`) until the machine's CPU use over 2 s falls below `busy_percent`
+    of one core; return the last reading. Other work on the machine skews every figure.
+    """
+    deadline = time.monotonic() + limit_s
+    while True:
+        watch = CpuWatch([])
+        time.sleep(2.0)
+        busy = watch.result()["other_core_percent"]
+        if busy < busy_percent or time.monotonic() >= deadline:
+            return busy
+
+
 def start_sim(log_dir: Path) -> Server:
     """The simulator: no waiting and 16 tokens at once unless a request's directive says so."""
     port = free_port()

@@ -205,9 +205,14 @@ def main(argv: list[str]) -> None:
                         help="replace the report part of bench/RESULTS.md")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the gateway in an extra concurrency-20 run")
+    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
+                        help="first wait up to this long for other processes to go quiet")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     procs.raise_fd_limit()
+    if args.wait_quiet:
+        busy = procs.wait_quiet(args.wait_quiet)
+        print(f"other processes use {busy:.0f}% of a core; starting", flush=True)
     results: dict[str, Any] = {"meta": machine(argv), "quick": args.quick, "phases": {}}
     litellm = importlib.util.find_spec("litellm") is not None
     results["litellm"] = "measured" if litellm else "LiteLLM not installed: skipped"
