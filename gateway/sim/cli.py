@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> None:
         log_level="warning",
     )
     sock = config.bind_socket()
+    sock.listen(config.backlog)
     host, port = sock.getsockname()[:2]
     logging.basicConfig(format="%(message)s")
     logger.setLevel(logging.INFO)
