@@ -24,12 +24,22 @@ from gateway.ledger.models import calls, workloads
 log = logging.getLogger("gateway.ledger")
 
 CONNECT_TIMEOUT = 5.0
-#: Errors that say a row is wrong, not that the database is unreachable.
-ROW_ERRORS = (IntegrityError, DataError)
 
 
 class DatabaseUnavailable(Exception):
     """The ledger database could not be reached or did not answer in time."""
+
+
+class RowRejected(Exception):
+    """The database answered, and refused the rows (bad data, a constraint)."""
+
+
+def is_row_error(exc: BaseException) -> bool:
+    """A data or constraint error (SQLSTATE class 22 or 23), as opposed to an outage."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    return sqlstate[:2] in ("22", "23")
 
 
 def now() -> datetime:

@@ -24,16 +24,16 @@ LOCK_SECONDS = 60.0
 class RedisSpool:
     name = "redis"
 
-    def __init__(self, redis: Redis, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, redis: Redis, prefix: str = DEFAULT_PREFIX, database: str = "") -> None:
         self.redis = redis
-        self.key = f"{prefix}ledger:spool"
-        self.lock_key = f"{prefix}ledger:spool:lock"
+        self.key = f"{prefix}ledger:spool:{database}".rstrip(":")  # one list per database
+        self.lock_key = f"{self.key}:lock"
         self.pending = 0
 
     @classmethod
-    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX) -> RedisSpool:
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, database: str = "") -> RedisSpool:
         client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        return cls(client, prefix)
+        return cls(client, prefix, database)
 
     async def push(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:

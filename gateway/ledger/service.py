@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import make_url
 
 from gateway.auth import Authenticator
 from gateway.calls import Call
@@ -21,17 +24,22 @@ from gateway.ledger.writer import LedgerWriter
 log = logging.getLogger("gateway.ledger")
 
 START_TIMEOUT = 30.0
-SPOOL_NAME = "gateway-ledger.spool"
+
+
+def database_tag(url: str) -> str:
+    """A short stable name for a database: spooled rows only ever replay into their own."""
+    path = sqlite_path(url)
+    rendered = str(path.resolve()) if path else make_url(url).render_as_string(hide_password=True)
+    return hashlib.sha256(rendered.encode()).hexdigest()[:12]
 
 
 def spool_path(settings: Settings, spool_dir: str | Path | None = None) -> Path:
     """Next to the SQLite database; for Postgres, in the working directory (or `spool_dir`)."""
-    if spool_dir is not None:
-        return Path(spool_dir) / SPOOL_NAME
     database = sqlite_path(settings.database_url)
-    if database is not None:
+    if database is not None and spool_dir is None:
         return database.with_name(database.name + ".spool")
-    return Path(SPOOL_NAME)
+    name = f"gateway-ledger-{database_tag(settings.database_url)}.spool"
+    return Path(spool_dir or ".") / name
 
 
 class Ledger:
@@ -49,7 +57,11 @@ class Ledger:
         self.keys = KeyStore(self.database)
         self.queries = LedgerQueries(self.database)
         self.redis_spool = (
-            RedisSpool.from_url(settings.redis_url, redis_prefix) if settings.redis_url else None
+            RedisSpool.from_url(
+                settings.redis_url, redis_prefix, database_tag(settings.database_url)
+            )
+            if settings.redis_url
+            else None
         )
         billing = {p.name: p.billing_after_cancel for p in settings.providers}
         self.writer = LedgerWriter(

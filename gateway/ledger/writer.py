@@ -21,7 +21,7 @@ import orjson
 
 from gateway.calls import Call
 from gateway.ledger import costing
-from gateway.ledger.database import ROW_ERRORS, Database, DatabaseUnavailable
+from gateway.ledger.database import Database, DatabaseUnavailable, RowRejected, is_row_error
 from gateway.ledger.spool import FileSpool, Rows, WriteRows
 from gateway.metrics import BATCH_SAVINGS, CANCELLED_COST, COST, LEDGER_PENDING, TOKENS
 
@@ -170,11 +170,11 @@ class LedgerWriter:
         """Insert rows (idempotently); a row the database rejects is logged and set aside."""
         try:
             await self._write(rows)
-        except ROW_ERRORS:
+        except RowRejected:
             for row in rows:
                 try:
                     await self._write([row])
-                except ROW_ERRORS as exc:
+                except RowRejected as exc:
                     log.error(
                         "ledger: the database rejected row %s (%s): %s",
                         row["id"],
@@ -186,10 +186,10 @@ class LedgerWriter:
     async def _write(self, rows: Rows) -> None:
         try:
             await asyncio.wait_for(self.database.write_calls(rows), self.write_timeout)
-        except ROW_ERRORS:
-            raise
         except Exception as exc:
-            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+            if is_row_error(exc):
+                raise RowRejected(describe(exc)) from exc
+            raise DatabaseUnavailable(describe(exc)) from exc
 
     async def _spool(self, rows: Rows) -> None:
         for spool in self.spools:
@@ -234,6 +234,13 @@ class LedgerWriter:
             self._next_check = 0.0
         self._backoff = 0.0
         self._down_until = 0.0
+
+
+def describe(exc: BaseException) -> str:
+    """The driver's message, without the SQL statement and its parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return (text[0][:300] if text else "") or type(cause).__name__
 
 
 def observe_row(row: dict[str, Any]) -> None:

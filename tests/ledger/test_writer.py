@@ -1,0 +1,199 @@
+"""The ledger writer against real databases: batches, idempotence, outages, spools, shutdown."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+
+from gateway.ledger.database import Database
+from gateway.ledger.models import calls
+from gateway.ledger.redis_spool import RedisSpool
+from gateway.ledger.spool import FileSpool
+from gateway.ledger.writer import LedgerWriter
+from gateway.metrics import REGISTRY
+from tests.ledger.helpers import make_call, make_meter, settings, wait_for
+
+
+class FlakyDatabase(Database):
+    """A real database whose writes fail like an unreachable server while `down`."""
+
+    down = False
+
+    async def write_calls(self, rows):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise ConnectionRefusedError("[Errno 111] Connect call failed")
+        await super().write_calls(rows)
+
+
+async def stored_ids(database: Database) -> list[str]:
+    async with database.engine.connect() as conn:
+        return list((await conn.execute(select(calls.c.id))).scalars())
+
+
+async def row_count(database: Database) -> int:
+    async with database.engine.connect() as conn:
+        return (await conn.execute(select(func.count()).select_from(calls))).scalar_one()
+
+
+@pytest.fixture
+async def database(db_url: str):
+    db = FlakyDatabase(settings(db_url))
+    await db.ensure_ready()
+    yield db
+    await db.close()
+
+
+def writer_for(database: Database, tmp_path: Path, **options) -> LedgerWriter:  # type: ignore[no-untyped-def]
+    options.setdefault("interval", 0.02)
+    options.setdefault("check_interval", 0.05)
+    return LedgerWriter(database, FileSpool(tmp_path / "ledger.spool"), **options)
+
+
+async def test_every_call_is_written_once(database: FlakyDatabase, tmp_path: Path) -> None:
+    writer = writer_for(database, tmp_path, batch_size=10)
+    await writer.start()
+    made = [make_call(database.settings) for _ in range(25)]
+    for call in made:
+        writer.record(call)
+    writer.record(made[0])  # the same call twice (a retry upstream of the ledger)
+    await wait_for(lambda: _equals(row_count(database), 25))
+    await writer.close()
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
+    assert writer.pending == 0
+
+
+async def test_an_outage_spools_and_the_spool_replays(database: FlakyDatabase,
+                                                      tmp_path: Path) -> None:
+    writer = writer_for(database, tmp_path)
+    await writer.start()
+    database.down = True
+    made = [make_call(database.settings) for _ in range(20)]
+    for call in made:
+        writer.record(call)
+    await wait_for(lambda: _true(writer.file_spool.pending == 20))
+    assert writer.pending == 20
+    assert REGISTRY.get_sample_value("gateway_ledger_pending") == 20
+    assert await row_count(database) == 0
+    database.down = False
+    await wait_for(lambda: _equals(row_count(database), 20))
+    await wait_for(lambda: _true(writer.pending == 0))
+    await writer.close()
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
+    assert REGISTRY.get_sample_value("gateway_ledger_pending") == 0
+
+
+async def test_shutdown_spools_and_the_next_start_replays(database: FlakyDatabase,
+                                                          tmp_path: Path) -> None:
+    writer = writer_for(database, tmp_path, interval=60)  # nothing written before close
+    await writer.start()
+    database.down = True
+    made = [make_call(database.settings) for _ in range(5)]
+    for call in made:
+        writer.record(call)
+    await writer.close()
+    assert writer.file_spool.pending == 5
+    database.down = False
+    restarted = writer_for(database, tmp_path)
+    assert restarted.pending == 5
+    await restarted.start()
+    await wait_for(lambda: _equals(row_count(database), 5))
+    await restarted.close()
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
+
+
+async def test_a_full_queue_spills_to_the_spool(database: FlakyDatabase, tmp_path: Path) -> None:
+    writer = writer_for(database, tmp_path, max_queue=3)
+    made = [make_call(database.settings) for _ in range(10)]
+    for call in made:
+        writer.record(call)  # not started: the queue fills, the rest is spooled at once
+    assert writer.file_spool.pending == 7 and writer.pending == 10
+    await writer.start()
+    await wait_for(lambda: _equals(row_count(database), 10))
+    await writer.close()
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
+
+
+async def test_redis_is_the_spool_when_configured(database: FlakyDatabase, tmp_path: Path,
+                                                  redis_server: str, redis_prefix: str) -> None:
+    spool = RedisSpool(Redis.from_url(redis_server), redis_prefix, "writer")
+    writer = writer_for(database, tmp_path, redis_spool=spool)
+    await writer.start()
+    database.down = True
+    for _ in range(6):
+        writer.record(make_call(database.settings))
+    await wait_for(lambda: _equals(spool.count(), 6))
+    assert writer.file_spool.pending == 0
+    database.down = False
+    await wait_for(lambda: _equals(row_count(database), 6))
+    await writer.close()
+    assert await spool.count() == 0
+    await spool.close()
+
+
+async def test_with_redis_down_too_rows_go_to_the_file(database: FlakyDatabase,
+                                                       tmp_path: Path) -> None:
+    dead = RedisSpool(Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5))
+    writer = writer_for(database, tmp_path, redis_spool=dead)
+    await writer.start()
+    database.down = True
+    for _ in range(4):
+        writer.record(make_call(database.settings))
+    await wait_for(lambda: _true(writer.file_spool.pending == 4))
+    database.down = False
+    await wait_for(lambda: _equals(row_count(database), 4))
+    await writer.close()
+    await dead.close()
+
+
+async def test_tokens_and_cost_are_counted_once_per_call(database: FlakyDatabase,
+                                                         tmp_path: Path) -> None:
+    workload = f"metrics-{uuid.uuid4().hex[:8]}"
+    labels = {"workload": workload, "model": "gen-model"}
+    writer = writer_for(database, tmp_path, billing={"gen": "generated"})
+    await writer.start()
+    done = make_call(database.settings, model="gen-model", workload=workload,
+                     meter=make_meter([" a"] * 3, usage=(10, 3)))
+    cancelled = make_call(database.settings, model="gen-model", workload=workload,
+                          status="cancelled", meter=make_meter([" the", " model"]))
+    writer.record(done)
+    writer.record(cancelled)
+    await writer.close()
+
+    def sample(name: str, **extra: str) -> float | None:
+        return REGISTRY.get_sample_value(name, {**labels, **extra})
+
+    assert sample("gateway_tokens_total", kind="completion") == 3 + 2
+    assert sample("gateway_tokens_total", kind="cancelled") == 1  # generated: one in flight
+    prompt = sample("gateway_tokens_total", kind="prompt")
+    assert prompt is not None and prompt > 10
+    cancelled_cost = ((prompt - 10) * 3.0 + 3 * 5.0) / 1e6
+    assert sample("gateway_cancelled_cost_usd_total") == pytest.approx(cancelled_cost)
+    total = cancelled_cost + (10 * 3.0 + 3 * 5.0) / 1e6
+    assert sample("gateway_cost_usd_total") == pytest.approx(total)
+
+
+async def test_a_row_the_database_rejects_does_not_hold_up_the_rest(pg_url: str,
+                                                                   tmp_path: Path) -> None:
+    database = Database(settings(pg_url))
+    writer = writer_for(database, tmp_path, interval=60)
+    await writer.start()
+    good = [make_call(database.settings) for _ in range(3)]
+    bad = make_call(database.settings, workload="w" * 200)  # longer than the column allows
+    for call in (good[0], bad, *good[1:]):
+        writer.record(call)
+    await writer.close()
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in good)
+    assert writer.pending == 0
+    await database.close()
+
+
+async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
+    return await value == expected
+
+
+async def _true(value: bool) -> bool:
+    return value
