@@ -54,25 +54,14 @@ async def serve(state: SimState, ex: Exchange, dialect: Dialect) -> None:
 async def _serve(
     state: SimState, ex: Exchange, dialect: Dialect, record: RequestRecord, arrived: float
 ) -> None:
-    raw = await ex.read_body()
+    call = _read_call(state, ex, dialect, record, await ex.read_body())
     required = state.options.require_key
     if required is not None and record.api_key != required:
         return await fail(ex, dialect.api, record, UNAUTHORIZED)
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return await fail(ex, dialect.api, record, bad_request("Request body is not valid JSON"))
-    if not isinstance(body, dict):
-        return await fail(ex, dialect.api, record, bad_request("Request body must be an object"))
-    record.body_keys = sorted(body)
-    record.stream_options = body.get("stream_options")
-    try:
-        call = dialect.read(state, ex, body, record.id)
-    except (BadRequest, DirectiveError) as exc:
-        return await fail(ex, dialect.api, record, bad_request(str(exc)))
+    if isinstance(call, SimError):
+        return await fail(ex, dialect.api, record, call)
     plan = call.plan
-    record.model, record.stream = call.model, call.stream
-    record.tag, record.error = plan.tag, plan.error
+    record.error = plan.error
     if plan.error is None and state.injects_failure():
         record.error = "500"
         return await fail(ex, dialect.api, record, INJECTED["500"])
@@ -92,6 +81,26 @@ async def _serve(
     record.status_code = 200
     await ex.respond(200, answer.whole())
     record.completed = True
+
+
+def _read_call(
+    state: SimState, ex: Exchange, dialect: Dialect, record: RequestRecord, raw: bytes
+) -> Call | SimError:
+    """The call a body asks for (noted in the record, even if it is then refused), or a 400."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return bad_request("Request body is not valid JSON")
+    if not isinstance(body, dict):
+        return bad_request("Request body must be a JSON object")
+    record.body_keys = sorted(body)
+    record.stream_options = body.get("stream_options")
+    try:
+        call = dialect.read(state, ex, body, record.id)
+    except (BadRequest, DirectiveError) as exc:
+        return bad_request(str(exc))
+    record.model, record.stream, record.tag = call.model, call.stream, call.plan.tag
+    return call
 
 
 async def fail(ex: Exchange, api: str, record: RequestRecord, error: SimError) -> None:

@@ -73,7 +73,7 @@ async def test_disconnect_stops_the_stream_at_once() -> None:
     (record,) = await stats(app)
     assert record["request_id"] == "req-7"
     assert record["completed"] is False
-    assert 0 <= record["closed_at"] - client.left_at < 0.01
+    assert 0 <= record["closed_at"] - client.left_at < 0.05
     assert record["tokens_sent"] == count
 
 

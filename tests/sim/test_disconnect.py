@@ -48,14 +48,14 @@ def test_stream_closed_after_three_chunks(sim: RunningSim) -> None:
     tag = new_tag()
     text = directive(tag=tag, tokens=500, tps=50)
     sock = open_post(sim.port, "/v1/chat/completions", chat_body(text, True))
-    received = read_until(sock, TOKEN_MARK, 3)
-    assert received.count(TOKEN_MARK) == 3
+    received = read_until(sock, TOKEN_MARK, 3).count(TOKEN_MARK)
+    assert received >= 3
     closed = time.time()
     sock.close()
     record = sim.record(tag, lambda r: r["closed_at"] is not None)
     assert record["completed"] is False
-    assert 0 <= record["closed_at"] - closed < 0.05
-    assert 3 <= record["tokens_sent"] <= 4
+    assert 0 <= record["closed_at"] - closed < 0.1
+    assert received <= record["tokens_sent"] <= received + 1
     assert sum(t > closed for t in record["token_times"]) <= 1
     time.sleep(0.1)
     assert sim.record(tag)["tokens_sent"] == record["tokens_sent"]
@@ -70,7 +70,7 @@ def test_non_stream_closed_while_waiting_for_first_token(sim: RunningSim) -> Non
     closed = time.time()
     sock.close()
     record = sim.record(tag, lambda r: r["closed_at"] is not None)
-    assert 0 <= record["closed_at"] - closed < 0.05
+    assert 0 <= record["closed_at"] - closed < 0.1
     assert record["completed"] is False
     assert record["status_code"] is None
     assert record["tokens_sent"] == 0
@@ -84,7 +84,9 @@ def test_non_stream_closed_mid_generation_counts_generated_tokens(sim: RunningSi
     closed = time.time()
     sock.close()
     record = sim.record(tag, lambda r: r["closed_at"] is not None)
-    assert 10 <= record["tokens_sent"] <= 20
+    generated = int((record["closed_at"] - record["started_at"]) * 50) + 1
+    assert 10 <= record["tokens_sent"] < 1000
+    assert abs(record["tokens_sent"] - generated) <= 1
     assert sum(t > closed for t in record["token_times"]) <= 1
     assert record["completed"] is False
 
@@ -103,7 +105,7 @@ def test_stall_holds_until_client_leaves(sim: RunningSim) -> None:
     record = sim.record(tag, lambda r: r["closed_at"] is not None)
     assert record["tokens_sent"] == 2
     assert record["error"] == "stall"
-    assert 0 <= record["closed_at"] - closed < 0.05
+    assert 0 <= record["closed_at"] - closed < 0.1
 
 
 def test_anthropic_stream_close(sim: RunningSim) -> None:
@@ -149,4 +151,4 @@ def test_non_stream_stall_counts_only_tokens_before_the_stall(sim: RunningSim) -
     record = sim.record(tag, lambda r: r["closed_at"] is not None)
     assert record["tokens_sent"] == 2
     assert record["status_code"] is None
-    assert 0 <= record["closed_at"] - closed < 0.05
+    assert 0 <= record["closed_at"] - closed < 0.1

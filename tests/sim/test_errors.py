@@ -142,3 +142,16 @@ class TestRequireKey:
         refused = httpx.post(url, json=body)
         assert refused.status_code == 401
         assert refused.json()["error"]["status"] == "UNAUTHENTICATED"
+
+    def test_refused_call_is_recorded_with_tag_and_key(self, locked: RunningSim) -> None:
+        tag = new_tag()
+        response = httpx.post(
+            f"{locked.url}/v1/chat/completions",
+            headers={"authorization": "Bearer leaked"},
+            json={"model": "m", "messages": [{"role": "user", "content": directive(tag=tag)}]},
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "invalid_api_key"
+        record = locked.record(tag)
+        assert (record["api_key"], record["status_code"], record["model"]) == ("leaked", 401, "m")
+        assert record["completed"] is False
