@@ -172,7 +172,8 @@ def render(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [
         "# Benchmark results", "",
-        f"- date: {meta['date']}; gateway commit {meta['commit']}",
+        f"- date: {meta['date']}; gateway commit {meta['commit']}"
+        + (" with uncommitted changes in gateway/" if meta["dirty"] else ""),
         f"- machine: `{meta['uname']}`; {meta['nproc']} cores; {meta['memory']} memory; "
         f"Python {meta['python']}",
         f"- command: `{meta['command']}`" + (" (quick: shortened phases)" if results["quick"]
@@ -195,7 +196,8 @@ def render(results: dict[str, Any]) -> str:
                 cpu = phase["cpu"]
                 lines += [f"CPU over the phase ({cpu['seconds']:.0f} s, 200% = both cores): "
                           f"benchmark processes {cpu['bench_core_percent']:.0f}%, "
-                          f"other processes {cpu['other_core_percent']:.0f}%.", ""]
+                          f"other processes {cpu['other_core_percent']:.0f}%, "
+                          f"interrupts {cpu['irq_core_percent']:.0f}%.", ""]
     return "\n".join(lines)
 
 

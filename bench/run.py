@@ -189,6 +189,8 @@ def machine(argv: list[str]) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "command": shlex.join(["python", "bench/run.py", *argv]),
         "commit": _output(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"]),
+        "dirty": bool(_output(["git", "-C", str(BENCH.parent), "status", "--porcelain",
+                               "gateway"])),
     }
 
 
