@@ -274,8 +274,21 @@ def load_settings(
     return build_settings(document, env, overrides)
 
 
+def prometheus_multiprocess_dir() -> str | None:
+    """Where prometheus-client keeps per-process metric files under `--workers N`."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
 def export_for_workers(path: str | None, overrides: Mapping[str, Any]) -> None:
-    """Hand the resolved config to worker processes (they rebuild Settings from the env)."""
+    """Hand the resolved config to worker processes (they rebuild Settings from the env).
+
+    Also gives them one fresh metrics directory so `/metrics` on any worker reports the
+    whole server (prometheus-client's multiprocess mode).
+    """
+    if not prometheus_multiprocess_dir():
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
     if path:
         os.environ["GATEWAY_CONFIG"] = str(Path(path).resolve())
     for name, value in overrides.items():

@@ -11,7 +11,10 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    multiprocess,
 )
+
+from gateway.config import prometheus_multiprocess_dir
 
 if TYPE_CHECKING:
     from gateway.calls import Call
@@ -55,19 +58,31 @@ OVERHEAD = Histogram(
     "gateway_overhead_seconds", "Request received -> upstream request sent (gateway's own time).",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05), registry=REGISTRY,
 )
+# Under `--workers N` (multiprocess mode) gauges combine across processes: the queue depth is
+# a shared fact every worker reads (max), the ledger backlog is per process (sum of live ones).
 BATCH_QUEUE_DEPTH = Gauge(
     "gateway_batch_queue_depth", "Calls waiting in the batch lane.", ["provider", "model"],
-    registry=REGISTRY,
+    registry=REGISTRY, multiprocess_mode="max",
 )
 LEDGER_PENDING = Gauge(
     "gateway_ledger_pending", "Ledger records not yet written to the database.",
-    registry=REGISTRY,
+    registry=REGISTRY, multiprocess_mode="livesum",
 )
 
 
 def render() -> tuple[bytes, str]:
-    """The exposition text and its content type."""
+    """The exposition text and its content type (merged over all workers when several)."""
+    if prometheus_multiprocess_dir():
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+def process_exited(pid: int) -> None:
+    """Drop a dead worker's live gauges (multiprocess mode only)."""
+    if prometheus_multiprocess_dir():
+        multiprocess.mark_process_dead(pid)
 
 
 def observe_call(call: Call) -> None:
