@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
+from gateway.api import anthropic as anthropic_api
 from gateway.api import openai as openai_api
 from gateway.api import ops
 from gateway.api.admin import router as admin_router
@@ -52,6 +53,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     )
     app.state.gateway = state
     app.router.routes.extend(openai_api.routes(state))
+    app.router.routes.extend(anthropic_api.routes(state))
     app.include_router(ops.router)
     app.include_router(admin_router)
     _install_error_handlers(app)

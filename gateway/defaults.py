@@ -48,6 +48,8 @@ SIM_MODELS = [
     ("sim-gpt", "openai", 0.15, 0.60),
     ("sim-small", "openai", 0.10, 0.40),
     ("sim-embed", "openai", 0.02, 0.0),
+    ("sim-claude", "anthropic", 1.00, 5.00),
+    ("sim-gemini", "gemini", 0.30, 2.50),
 ]
 
 

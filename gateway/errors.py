@@ -137,3 +137,18 @@ def openai_error_bytes(err: GatewayError) -> bytes:
 
 def anthropic_error_bytes(err: GatewayError) -> bytes:
     return orjson.dumps(anthropic_error(err))
+
+
+def openai_error_event(err: GatewayError) -> bytes:
+    """An error after a stream started: one `data:` event in OpenAI's shape."""
+    return b"data: " + openai_error_bytes(err) + b"\n\n"
+
+
+def anthropic_error_event(err: GatewayError) -> bytes:
+    """An error after a stream started: an `error` event in Anthropic's shape."""
+    return b"event: error\ndata: " + anthropic_error_bytes(err) + b"\n\n"
+
+
+def anthropic_status(err: GatewayError) -> int:
+    """The HTTP status an Anthropic client gets: an overload is Anthropic's own 529."""
+    return 529 if err.type == "overloaded_error" else err.status

@@ -4,30 +4,39 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
-import orjson
 from starlette.types import Receive, Send
 
 from gateway.api.asgi import JSON, send_chunk, send_response, start_stream
+from gateway.api.shapes import ErrorShape
 from gateway.calls import Call
 from gateway.config import Settings
 from gateway.errors import GatewayError
-from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.errors import error_from_response, upstream_failures
 from gateway.streaming.disconnect import ClientGone, DisconnectWatch
-from gateway.streaming.relay import relay_events
+from gateway.streaming.meter import Meter
+from gateway.streaming.relay import StreamConverter, relay_events
 from gateway.upstream import UpstreamPool
 
-ErrorRenderer = Callable[[GatewayError], bytes]
+
+class Reply(Protocol):
+    """How the upstream's answer reaches the client: `NativeReply` passes it on untouched,
+    `TranslatedReply` re-encodes it in the client's API. Both keep the call's meter."""
+
+    def whole(self, payload: bytes, meter: Meter) -> bytes: ...
+
+    def stream(self, meter: Meter) -> StreamConverter: ...
 
 
 class Proxy:
     """Sends a call upstream and relays the answer, racing it against the client leaving."""
 
-    def __init__(self, pool: UpstreamPool, settings: Settings,
-                 on_finish: Callable[[Call], None]) -> None:
+    def __init__(
+        self, pool: UpstreamPool, settings: Settings, on_finish: Callable[[Call], None]
+    ) -> None:
         self.pool = pool
         self.abort_on_disconnect = settings.abort_on_disconnect
         self.on_finish = on_finish
@@ -37,9 +46,16 @@ class Proxy:
         self.draining = 0
 
     async def handle(
-        self, receive: Receive, send: Send, call: Call, provider: Provider, route: Route,
-        request: UpstreamRequest, render_error: ErrorRenderer, render_stream_error: ErrorRenderer,
+        self,
+        receive: Receive,
+        send: Send,
+        call: Call,
+        provider: Provider,
+        request: UpstreamRequest,
+        reply: Reply,
+        shape: ErrorShape,
     ) -> None:
+        """Run the call; the same race, abort and drain for every path, native or translated."""
         watch = DisconnectWatch(
             receive, enabled=self.abort_on_disconnect, on_gone=call.meter.mark_client_gone
         )
@@ -57,10 +73,9 @@ class Proxy:
 
         try:
             if call.mode == "stream":
-                work = self._stream(send, call, provider, route, request, render_error,
-                                    render_stream_error)
+                work = self._stream(send, call, provider, request, reply, shape)
             else:
-                work = self._unary(send, call, provider, route, request, render_error)
+                work = self._unary(send, call, provider, request, reply, shape)
             await watch.run(work, drain)
         except ClientGone as gone:
             call.cancel("client_disconnect", gone.abort_seconds)
@@ -71,19 +86,22 @@ class Proxy:
             self.on_finish(call)
 
     async def _unary(
-        self, send: Send, call: Call, provider: Provider, route: Route, request: UpstreamRequest,
-        render_error: ErrorRenderer,
+        self,
+        send: Send,
+        call: Call,
+        provider: Provider,
+        request: UpstreamRequest,
+        reply: Reply,
+        shape: ErrorShape,
     ) -> None:
         try:
             status, headers, payload = await self._fetch(call, provider, request)
             if status >= 400:
                 raise error_from_response(provider, status, payload, headers)
-            body = _json_object(payload)
-            if body is not None:
-                provider.read_response(route, body, call.meter)
+            payload = reply.whole(payload, call.meter)
         except GatewayError as err:
             call.fail(err.status, err.message)
-            await send_error(send, err, render_error)
+            await send_error(send, err, shape)
             return
         await send_response(send, 200, payload, JSON)
 
@@ -102,8 +120,13 @@ class Proxy:
             return response.status, response.headers, payload
 
     async def _stream(
-        self, send: Send, call: Call, provider: Provider, route: Route, request: UpstreamRequest,
-        render_error: ErrorRenderer, render_stream_error: ErrorRenderer,
+        self,
+        send: Send,
+        call: Call,
+        provider: Provider,
+        request: UpstreamRequest,
+        reply: Reply,
+        shape: ErrorShape,
     ) -> None:
         response: aiohttp.ClientResponse | None = None
         try:
@@ -118,13 +141,13 @@ class Proxy:
                         )
             except GatewayError as err:
                 call.fail(err.status, err.message)
-                await send_error(send, err, render_error)
+                await send_error(send, err, shape)
                 return
             await start_stream(send)
-            tracker = provider.stream_tracker(route, call.meter, strip_usage=request.strip_usage)
-            error = await relay_events(send, response, tracker, call.meter, provider)
+            converter = reply.stream(call.meter)
+            error = await relay_events(send, response, converter, call.meter, provider)
             if error is not None:
-                await send_chunk(send, render_stream_error(error))
+                await send_chunk(send, shape.stream_event(error))
             if call.meter.error is not None or error is not None:
                 reported = error or call.meter.error
                 assert reported is not None
@@ -138,14 +161,6 @@ class Proxy:
                     response.close()
 
 
-async def send_error(send: Send, err: GatewayError, render: ErrorRenderer) -> None:
+async def send_error(send: Send, err: GatewayError, shape: ErrorShape) -> None:
     headers = [(k.encode(), v.encode()) for k, v in err.headers.items()]
-    await send_response(send, err.status, render(err), JSON, headers)
-
-
-def _json_object(payload: bytes) -> dict[str, Any] | None:
-    try:
-        body = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    return body if isinstance(body, dict) else None
+    await send_response(send, shape.status(err), shape.body(err), JSON, headers)

@@ -93,6 +93,10 @@ def gateway_config(sim_url: str, **extra: Any) -> dict[str, Any]:
              "api_key": "sk-wrong-upstream-key"},
             {"name": "dead", "kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
              "api_key": "x", "connect_timeout": "2s"},
+            {"name": "sim-anthropic", "kind": "anthropic", "base_url": sim_url,
+             "api_key": SIM_KEY, "read_timeout": "3s"},
+            {"name": "sim-gemini", "kind": "gemini", "base_url": sim_url, "api_key": SIM_KEY,
+             "read_timeout": "3s"},
         ],
         "models": [
             {"name": "gpt-test", "provider": "sim", "upstream_model": "sim-gpt",
@@ -101,6 +105,10 @@ def gateway_config(sim_url: str, **extra: Any) -> dict[str, Any]:
              "price": {"input": 0.1, "output": 0}},
             {"name": "dead-model", "provider": "dead"},
             {"name": "wrong-key-model", "provider": "wrong-key", "upstream_model": "sim-gpt"},
+            {"name": "claude-test", "provider": "sim-anthropic", "upstream_model": "sim-claude",
+             "price": {"input": 3.0, "output": 15.0}},
+            {"name": "gemini-test", "provider": "sim-gemini", "upstream_model": "sim-gemini",
+             "price": {"input": 0.3, "output": 2.5}},
         ],
         "workloads": [
             {"name": "chat-ui", "keys": ["key-chat"]},

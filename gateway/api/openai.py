@@ -1,4 +1,8 @@
-"""OpenAI-shaped routes: chat, completions, embeddings (raw ASGI endpoints) and models."""
+"""OpenAI-shaped routes: chat, completions, embeddings (raw ASGI endpoints) and models.
+
+A model of an OpenAI-kind provider is relayed natively; chat calls to other kinds are
+translated (`gateway.translate`).
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,20 @@ import orjson
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
+from gateway.api import shapes
 from gateway.api.asgi import read_body, send_response
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_openai
 from gateway.calls import Call
-from gateway.errors import BadRequest, GatewayError, openai_error_bytes
+from gateway.errors import BadRequest, GatewayError
 from gateway.providers.base import Route
-from gateway.proxy import send_error
+from gateway.proxy import Reply, send_error
 from gateway.state import GatewayState
 from gateway.streaming.meter import Meter
-
-
-def openai_sse_error(err: GatewayError) -> bytes:
-    """An error after the stream started: one `data:` event in OpenAI's error shape."""
-    return b"data: " + openai_error_bytes(err) + b"\n\n"
+from gateway.streaming.relay import NativeReply
+from gateway.translate.openai_request import decode_chat, include_usage
+from gateway.translate.openai_response import OpenAIEncoder
+from gateway.translate.reply import TranslatedReply
 
 
 class OpenAIEndpoint:
@@ -36,33 +40,41 @@ class OpenAIEndpoint:
         state = self.state
         try:
             identity = state.auth.authenticate(scope)
-            body = parse_json_object(
-                await read_body(scope, receive, state.settings.max_body_bytes)
-            )
+            body = parse_json_object(await read_body(scope, receive, state.settings.max_body_bytes))
             validate_openai(self.route, body)
             model, provider = state.resolve(body["model"])
-            if provider.kind != "openai":
-                raise BadRequest(
-                    f"model {model.name!r} is served by a {provider.kind} provider; "
-                    "translation to it is not available yet",
-                    param="model",
-                )
             stream = bool(body.get("stream"))
             call = Call(
-                id=request_id(scope), identity=identity, route=self.route, model=model,
-                provider=provider.name, mode="stream" if stream else "sync", meter=meter,
+                id=request_id(scope),
+                identity=identity,
+                route=self.route,
+                model=model,
+                provider=provider.name,
+                mode="stream" if stream else "sync",
+                meter=meter,
                 request_body=body,
             )
-            request = provider.build_request(
-                self.route, body, model, stream=stream, call_id=call.id
-            )
+            reply: Reply
+            if provider.kind == "openai":
+                request = provider.build_request(
+                    self.route, body, model, stream=stream, call_id=call.id
+                )
+                reply = NativeReply(provider, self.route, request.strip_usage)
+            elif self.route == "chat":
+                chat = decode_chat(body, provider.kind)
+                request = provider.build_chat_request(chat, model, call_id=call.id)
+                encoder = OpenAIEncoder(call.id, model.name, include_usage=include_usage(body))
+                reply = TranslatedReply(provider, encoder)
+            else:
+                raise BadRequest(
+                    f"model {model.name!r} is served by a {provider.kind} provider, which has "
+                    f"no {self.route} API; use /v1/chat/completions",
+                    param="model",
+                )
         except GatewayError as err:
-            await send_error(send, err, openai_error_bytes)
+            await send_error(send, err, shapes.OPENAI)
             return
-        await state.proxy.handle(
-            receive, send, call, provider, self.route, request, openai_error_bytes,
-            openai_sse_error,
-        )
+        await state.proxy.handle(receive, send, call, provider, request, reply, shapes.OPENAI)
 
 
 class ModelsEndpoint:
@@ -76,7 +88,7 @@ class ModelsEndpoint:
         try:
             self.state.auth.authenticate(scope)
         except GatewayError as err:
-            await send_error(send, err, openai_error_bytes)
+            await send_error(send, err, shapes.OPENAI)
             return
         data = [
             {"id": m.name, "object": "model", "created": self.created, "owned_by": m.provider}

@@ -1,4 +1,4 @@
-"""Checks on the OpenAI-shaped request bodies: clear 400s that name the bad field."""
+"""Checks on OpenAI- and Anthropic-shaped request bodies: clear 400s that name the bad field."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ _COMMON: dict[str, tuple[type | tuple[type, ...], str]] = {
     "tools": (list, "an array"),
     "dimensions": (int, "an integer"),
 }
-_REQUIRED = {
+_REQUIRED: dict[str, tuple[str, type | tuple[type, ...], str]] = {
     "chat": ("messages", list, "an array of messages"),
     "completions": ("prompt", (str, list), "a string or an array"),
     "embeddings": ("input", (str, list), "a string or an array"),
@@ -48,12 +48,7 @@ def validate_openai(route: str, body: dict[str, Any]) -> None:
     """Raise BadRequest for a missing or mistyped field of an OpenAI-shaped call."""
     if "model" not in body:
         raise BadRequest("you must provide a model parameter", param="model")
-    for name, (kinds, label) in _COMMON.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
-            raise BadRequest(f"'{name}' must be {label}, got {type(value).__name__}", param=name)
+    _check_types(body, _COMMON)
     field, kinds, label = _REQUIRED[route]
     value = body.get(field)
     if value is None:
@@ -61,13 +56,24 @@ def validate_openai(route: str, body: dict[str, Any]) -> None:
     if not isinstance(value, kinds):
         raise BadRequest(f"'{field}' must be {label}", param=field)
     if route == "chat":
-        _check_messages(value)
+        _check_messages(value)  # type: ignore[arg-type]
     if body.get("stream_options") is not None and not body.get("stream"):
         raise BadRequest(
             "'stream_options' is only allowed when 'stream' is true", param="stream_options"
         )
     if route == "embeddings" and body.get("stream"):
         raise BadRequest("embeddings cannot be streamed", param="stream")
+
+
+def _check_types(
+    body: dict[str, Any], fields: dict[str, tuple[type | tuple[type, ...], str]]
+) -> None:
+    for name, (kinds, label) in fields.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
+            raise BadRequest(f"'{name}' must be {label}, got {type(value).__name__}", param=name)
 
 
 def _check_messages(messages: list[Any]) -> None:
@@ -78,4 +84,41 @@ def _check_messages(messages: list[Any]) -> None:
             raise BadRequest(
                 f"'messages[{index}]' must be an object with a 'role' string",
                 param=f"messages[{index}]",
+            )
+
+
+_ANTHROPIC: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "a string"),
+    "max_tokens": (int, "an integer"),
+    "stream": (bool, "a boolean"),
+    "system": ((str, list), "a string or an array of text blocks"),
+    "temperature": (_NUMBER, "a number"),
+    "top_p": (_NUMBER, "a number"),
+    "top_k": (int, "an integer"),
+    "stop_sequences": (list, "an array of strings"),
+    "tools": (list, "an array"),
+    "tool_choice": (dict, "an object"),
+    "metadata": (dict, "an object"),
+}
+
+
+def validate_anthropic(body: dict[str, Any]) -> None:
+    """Raise BadRequest for a missing or mistyped field of an Anthropic Messages call."""
+    for name in ("model", "max_tokens", "messages"):
+        if body.get(name) is None:
+            raise BadRequest(f"{name}: Field required", param=name)
+    _check_types(body, _ANTHROPIC)
+    messages = body["messages"]
+    if not isinstance(messages, list):
+        raise BadRequest("messages: Input should be a valid list", param="messages")
+    _check_messages(messages)
+    for index, message in enumerate(messages):
+        if message["role"] not in ("user", "assistant"):
+            raise BadRequest(
+                f"messages.{index}.role: Input should be 'user' or 'assistant'",
+                param=f"messages[{index}].role",
+            )
+        if not isinstance(message.get("content"), (str, list)):
+            raise BadRequest(
+                f"messages.{index}.content: Field required", param=f"messages[{index}].content"
             )

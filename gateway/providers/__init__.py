@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from gateway.config import ProviderConfig
+from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.base import Provider
+from gateway.providers.gemini import GeminiProvider
 from gateway.providers.openai import OpenAIProvider
 
-_KINDS: dict[str, type[Provider]] = {"openai": OpenAIProvider}
+_KINDS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+}
 
 
 def build_provider(config: ProviderConfig) -> Provider:

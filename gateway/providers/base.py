@@ -1,13 +1,28 @@
-"""The provider interface: build the upstream request, follow its stream, read its response."""
+"""The provider interface: one adapter per vendor, each speaking its own wire format.
+
+An adapter answers two kinds of calls:
+
+- same protocol (the client speaks the vendor's API): `build_request` forwards the client's
+  body, `stream_tracker` and `read_response` read the answer on the side for the meter while
+  its bytes go to the client untouched;
+- translated (the client speaks another API): `build_chat_request` builds the upstream call
+  from a neutral `ChatRequest`, `stream_parser` turns the stream into neutral events and
+  `parse_response` a whole answer into a `ChatResponse`.
+
+`submit_batch` and `poll_batch` are the batch lane's verbs (native provider Batch APIs).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gateway.config import ModelConfig, ProviderConfig
+from gateway.providers.metering import EventTracker, StreamParser, record_response
 from gateway.streaming.meter import Meter
 from gateway.streaming.sse import SSEEvent
+from gateway.translate.types import ChatRequest, ChatResponse
 
 Route = Literal["chat", "completions", "embeddings", "messages"]
 
@@ -27,7 +42,7 @@ class StreamTracker(Protocol):
 
 
 class Provider:
-    """Base class of the vendor adapters."""
+    """Base class of the vendor adapters; a new vendor is one module and one registry line."""
 
     kind: str = ""
 
@@ -36,18 +51,70 @@ class Provider:
         self.name = config.name
         self._secret = config.api_key.get_secret_value() if config.api_key else None
 
+    # --- same protocol -------------------------------------------------------------------
+
     def build_request(
-        self, route: Route, body: dict[str, Any], model: ModelConfig, *, stream: bool,
+        self,
+        route: Route,
+        body: dict[str, Any],
+        model: ModelConfig,
+        *,
+        stream: bool,
         call_id: str,
+        client_headers: Mapping[str, str] | None = None,
     ) -> UpstreamRequest:
+        """The client's own body, forwarded with the model renamed and the provider's key."""
         raise NotImplementedError
 
     def stream_tracker(self, route: Route, meter: Meter, *, strip_usage: bool) -> StreamTracker:
-        raise NotImplementedError
+        return EventTracker(self.stream_parser(), meter)
 
     def read_response(self, route: Route, body: dict[str, Any], meter: Meter) -> None:
         """Record usage and output from a complete (non-streaming) response."""
+        record_response(meter, self.parse_response(body))
+
+    # --- translated ----------------------------------------------------------------------
+
+    def build_chat_request(
+        self, chat: ChatRequest, model: ModelConfig, *, call_id: str
+    ) -> UpstreamRequest:
+        """The upstream call for a neutral request; raises BadRequest for what cannot map."""
         raise NotImplementedError
+
+    def stream_parser(self) -> StreamParser:
+        raise NotImplementedError
+
+    def parse_response(self, body: dict[str, Any]) -> ChatResponse:
+        raise NotImplementedError
+
+    # --- batch lane ----------------------------------------------------------------------
+
+    async def submit_batch(self, requests: list[tuple[str, UpstreamRequest]]) -> str:
+        """Submit (custom id, request) pairs as one provider batch job; its job id."""
+        raise NotImplementedError(f"{self.kind} batch jobs are not implemented yet")
+
+    async def poll_batch(self, job_id: str) -> Any:
+        """The job's status, and its results once it has ended."""
+        raise NotImplementedError(f"{self.kind} batch jobs are not implemented yet")
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def base_headers(self, call_id: str) -> dict[str, str]:
+        """Headers every upstream request carries (the key is added by each adapter)."""
+        return {
+            "content-type": "application/json",
+            "accept-encoding": "identity",
+            "x-request-id": call_id,
+            **self.config.headers,
+        }
+
+    def endpoint(self, path: str) -> str:
+        """`base_url` + `path`, tolerating a base URL that already ends in the version."""
+        base = self.config.base_url
+        version = path.split("/", 2)[1]
+        if base.endswith("/" + version):
+            base = base[: -len(version) - 1]
+        return base + path
 
     def scrub(self, text: str) -> str:
         """Remove the provider's secret from text that may reach a client or a log."""

@@ -37,9 +37,7 @@ def upstream_failures(provider: Provider) -> Iterator[None]:
         ) from exc
 
 
-def error_from_response(
-    provider: Provider, status: int, body: bytes, headers: Any
-) -> GatewayError:
+def error_from_response(provider: Provider, status: int, body: bytes, headers: Any) -> GatewayError:
     """An error status from the provider, passed through in a vendor-neutral form."""
     message, kind, code, param = _parse_error_body(body)
     message = provider.scrub(message or f"provider {provider.name!r} answered HTTP {status}")
@@ -60,6 +58,45 @@ def error_from_response(
     return UpstreamStatus(message, status=status, type=kind or default, code=code, param=param)
 
 
+def stream_error(provider: Provider, payload: Any) -> UpstreamError:
+    """An error event a provider sent after HTTP 200, from any vendor's error shape.
+
+    OpenAI `{"error": {message, type, code}}`, Anthropic `{"type": "error", "error": {type,
+    message}}`, Gemini `{"error": {code, message, status}}`. The status is what the call is
+    recorded with (the client already has its 200); an overload is a 503 like before a stream.
+    """
+    error = payload.get("error") if isinstance(payload, dict) else payload
+    if not isinstance(error, dict):
+        text = str(error) if error else "the provider reported an error"
+        return UpstreamError(provider.scrub(text))
+    message = provider.scrub(str(error.get("message") or "the provider reported an error"))
+    kind = _str(error.get("type")) or _GEMINI_TYPES.get(str(error.get("status")))
+    status = _STREAM_STATUS.get(kind or "", 502)
+    code = error.get("code")
+    return UpstreamStatus(
+        message,
+        status=status,
+        type=kind or "upstream_error",
+        code=None if code is None else str(code),
+    )
+
+
+# Gemini reports a google.rpc status name; the gateway's errors speak OpenAI/Anthropic types.
+_GEMINI_TYPES = {
+    "INVALID_ARGUMENT": "invalid_request_error",
+    "FAILED_PRECONDITION": "invalid_request_error",
+    "OUT_OF_RANGE": "invalid_request_error",
+    "UNAUTHENTICATED": "authentication_error",
+    "PERMISSION_DENIED": "permission_error",
+    "NOT_FOUND": "not_found_error",
+    "RESOURCE_EXHAUSTED": "rate_limit_error",
+    "UNAVAILABLE": "overloaded_error",
+    "INTERNAL": "api_error",
+    "DEADLINE_EXCEEDED": "timeout_error",
+}
+_STREAM_STATUS = {"overloaded_error": 503, "rate_limit_error": 429, "timeout_error": 504}
+
+
 def _parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None, str | None]:
     """(message, type, code, param) from an OpenAI, Anthropic or Gemini error body."""
     try:
@@ -75,9 +112,12 @@ def _parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None, 
     if not isinstance(error, dict):
         return None, None, None, None
     code = error.get("code")
+    status = error.get("status")
+    if status is not None and error.get("type") is None:  # Gemini: code is the HTTP status
+        return _str(error.get("message")), _GEMINI_TYPES.get(str(status)), None, None
     return (
         _str(error.get("message")),
-        _str(error.get("type")) or _str(error.get("status")),
+        _str(error.get("type")),
         None if code is None else str(code),
         _str(error.get("param")),
     )

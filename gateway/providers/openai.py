@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from gateway.config import ModelConfig
-from gateway.errors import UpstreamError
 from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.providers.errors import stream_error
+from gateway.providers.openai_chat import OpenAIChatParser, chat_body, parse_completion
 from gateway.streaming.meter import Meter
 from gateway.streaming.sse import SSEEvent
+from gateway.translate.types import ChatRequest, ChatResponse
 
 _PATHS: dict[str, str] = {
     "chat": "/chat/completions",
@@ -23,8 +26,14 @@ class OpenAIProvider(Provider):
     kind = "openai"
 
     def build_request(
-        self, route: Route, body: dict[str, Any], model: ModelConfig, *, stream: bool,
+        self,
+        route: Route,
+        body: dict[str, Any],
+        model: ModelConfig,
+        *,
+        stream: bool,
         call_id: str,
+        client_headers: Mapping[str, str] | None = None,
     ) -> UpstreamRequest:
         body["model"] = model.upstream_name
         strip_usage = False
@@ -48,7 +57,7 @@ class OpenAIProvider(Provider):
         )
 
     def stream_tracker(self, route: Route, meter: Meter, *, strip_usage: bool) -> OpenAIStream:
-        return OpenAIStream(meter, strip_usage=strip_usage, scrub=self.scrub)
+        return OpenAIStream(self, meter, strip_usage=strip_usage)
 
     def read_response(self, route: Route, body: dict[str, Any], meter: Meter) -> None:
         usage = body.get("usage") or {}
@@ -65,16 +74,40 @@ class OpenAIProvider(Provider):
                     meter.deliver(arguments)
         meter.done = True
 
+    def build_chat_request(
+        self, chat: ChatRequest, model: ModelConfig, *, call_id: str
+    ) -> UpstreamRequest:
+        # OpenAI's own API wants max_completion_tokens (its reasoning models refuse
+        # max_tokens); compatible servers (vLLM, TGI, llama.cpp) know max_tokens best.
+        official = self.config.base_url.startswith("https://api.openai.com")
+        body = chat_body(
+            chat,
+            model.upstream_name,
+            stream_usage=self.config.stream_usage,
+            max_tokens_field="max_completion_tokens" if official else "max_tokens",
+        )
+        headers = self.base_headers(call_id)
+        if self._secret:
+            headers["authorization"] = f"Bearer {self._secret}"
+        return UpstreamRequest(self.config.base_url + _PATHS["chat"], headers, orjson.dumps(body))
+
+    def stream_parser(self) -> OpenAIChatParser:
+        return OpenAIChatParser(self)
+
+    def parse_response(self, body: dict[str, Any]) -> ChatResponse:
+        return parse_completion(body)
+
 
 class OpenAIStream:
-    """Follows a chat or completions stream: usage, delivered text, finish, errors."""
+    """Follows a same-protocol chat or completions stream: usage, delivered text, finish,
+    errors. Kept free of event objects: this is the benchmarked hot path."""
 
-    __slots__ = ("meter", "strip_usage", "scrub")
+    __slots__ = ("provider", "meter", "strip_usage")
 
-    def __init__(self, meter: Meter, *, strip_usage: bool, scrub: Any) -> None:
+    def __init__(self, provider: Provider, meter: Meter, *, strip_usage: bool) -> None:
+        self.provider = provider
         self.meter = meter
         self.strip_usage = strip_usage
-        self.scrub = scrub
 
     def observe(self, event: SSEEvent) -> bool:
         data = event.data
@@ -91,7 +124,7 @@ class OpenAIStream:
             return True
         error = chunk.get("error")
         if error:
-            self.meter.error = _stream_error(error, self.scrub)
+            self.meter.error = stream_error(self.provider, chunk)
             return True
         choices = chunk.get("choices")
         if choices:
@@ -122,12 +155,3 @@ class OpenAIStream:
                     meter.deliver(text)
             if choice.get("finish_reason"):
                 meter.finish_reason = choice["finish_reason"]
-
-
-def _stream_error(error: Any, scrub: Any) -> UpstreamError:
-    if isinstance(error, dict):
-        message = str(error.get("message") or "the provider reported an error")
-        err = UpstreamError(scrub(message), code=error.get("code"))
-        err.type = str(error.get("type") or "upstream_error")
-        return err
-    return UpstreamError(scrub(str(error)))

@@ -1,26 +1,41 @@
-"""Forward a same-protocol stream as its bytes arrive, parsing on the side.
+"""Relay an upstream stream to the client as its events arrive.
 
-Bytes are forwarded event by event exactly as the provider sent them (no re-encoding); an
-event the client did not ask for (the usage chunk the gateway requested) is left out.
+Same protocol (`Passthrough`): bytes are forwarded event by event exactly as the provider sent
+them (no re-encoding), parsed on the side; an event the client did not ask for (the usage
+chunk the gateway requested) is left out. Across protocols the converter re-encodes instead
+(`gateway.translate.reply`); the loop, its errors and its end checks are the same.
 """
 
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import aiohttp
+import orjson
 from starlette.types import Send
 
 from gateway.api.asgi import send_chunk
 from gateway.errors import GatewayError, UpstreamError
-from gateway.providers.base import Provider, StreamTracker
+from gateway.providers.base import Provider, Route, StreamTracker
 from gateway.providers.errors import upstream_failures
 from gateway.streaming.meter import Meter
 from gateway.streaming.sse import SSEDecoder, SSEEvent
 
 
+class StreamConverter(Protocol):
+    """Turns decoded upstream events into the bytes the client gets (b"" for none)."""
+
+    def convert(self, events: list[SSEEvent]) -> bytes: ...
+
+    def close(self) -> bytes:
+        """The upstream reached EOF: whatever only the end completes."""
+        ...
+
+
 async def relay_events(
     send: Send,
     response: aiohttp.ClientResponse,
-    tracker: StreamTracker,
+    converter: StreamConverter,
     meter: Meter,
     provider: Provider,
 ) -> GatewayError | None:
@@ -33,10 +48,18 @@ async def relay_events(
     try:
         with upstream_failures(provider):
             async for chunk in response.content.iter_any():
-                await _forward(send, decoder.feed(chunk), tracker)
-                if meter.error is not None:
-                    return None
-            await _forward(send, decoder.close(), tracker)
+                events = decoder.feed(chunk)
+                if events:
+                    out = converter.convert(events)
+                    if out:
+                        await send_chunk(send, out)
+                    if meter.error is not None:
+                        return None
+            events = decoder.close()
+            out = converter.convert(events) if events else b""
+            out += converter.close()
+            if out:
+                await send_chunk(send, out)
     except GatewayError as exc:
         return exc
     if meter.error is not None:
@@ -46,14 +69,43 @@ async def relay_events(
     return None
 
 
-async def _forward(send: Send, events: list[SSEEvent], tracker: StreamTracker) -> None:
-    if not events:
-        return
-    if len(events) == 1:
-        event = events[0]
-        if tracker.observe(event):
-            await send_chunk(send, event.raw)
-        return
-    out = b"".join([event.raw for event in events if tracker.observe(event)])
-    if out:
-        await send_chunk(send, out)
+class Passthrough:
+    """Same protocol: each event's own bytes, unless the tracker hides it."""
+
+    __slots__ = ("tracker",)
+
+    def __init__(self, tracker: StreamTracker) -> None:
+        self.tracker = tracker
+
+    def convert(self, events: list[SSEEvent]) -> bytes:
+        if len(events) == 1:
+            event = events[0]
+            return event.raw if self.tracker.observe(event) else b""
+        return b"".join([event.raw for event in events if self.tracker.observe(event)])
+
+    def close(self) -> bytes:
+        return b""
+
+
+class NativeReply:
+    """The answer of a provider that speaks the client's API, passed on untouched."""
+
+    __slots__ = ("provider", "route", "strip_usage")
+
+    def __init__(self, provider: Provider, route: Route, strip_usage: bool = False) -> None:
+        self.provider = provider
+        self.route = route
+        self.strip_usage = strip_usage
+
+    def whole(self, payload: bytes, meter: Meter) -> bytes:
+        try:
+            body: Any = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return payload
+        if isinstance(body, dict):
+            self.provider.read_response(self.route, body, meter)
+        return payload
+
+    def stream(self, meter: Meter) -> Passthrough:
+        tracker = self.provider.stream_tracker(self.route, meter, strip_usage=self.strip_usage)
+        return Passthrough(tracker)

@@ -1,0 +1,85 @@
+"""`POST /v1/messages`: the Anthropic Messages API as a raw ASGI endpoint.
+
+A model of an Anthropic-kind provider is relayed natively (the client's `anthropic-version`
+and `anthropic-beta` go along, the provider's key replaces the client's); any other model is
+translated. Errors are in Anthropic's shape, an overload with Anthropic's own 529.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
+
+from gateway.api import shapes
+from gateway.api.asgi import read_body
+from gateway.api.request_id import request_id
+from gateway.api.validation import parse_json_object, validate_anthropic
+from gateway.calls import Call
+from gateway.errors import GatewayError
+from gateway.proxy import Reply, send_error
+from gateway.state import GatewayState
+from gateway.streaming.meter import Meter
+from gateway.streaming.relay import NativeReply
+from gateway.translate.anthropic_request import decode_messages
+from gateway.translate.anthropic_response import AnthropicEncoder
+from gateway.translate.reply import TranslatedReply
+
+FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
+
+
+def forwarded_headers(scope: Scope) -> dict[str, str]:
+    """The client's Anthropic protocol headers, passed on to an Anthropic upstream."""
+    return {
+        name.decode(): value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in FORWARDED_HEADERS
+    }
+
+
+class MessagesEndpoint:
+    """An ASGI app (not a Starlette endpoint) so it sees `http.disconnect` directly."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
+        try:
+            identity = state.auth.authenticate(scope)
+            body = parse_json_object(await read_body(scope, receive, state.settings.max_body_bytes))
+            validate_anthropic(body)
+            model, provider = state.resolve(body["model"])
+            stream = bool(body.get("stream"))
+            call = Call(
+                id=request_id(scope),
+                identity=identity,
+                route="messages",
+                model=model,
+                provider=provider.name,
+                mode="stream" if stream else "sync",
+                meter=Meter(),
+                request_body=body,
+            )
+            reply: Reply
+            if provider.kind == "anthropic":
+                request = provider.build_request(
+                    "messages",
+                    body,
+                    model,
+                    stream=stream,
+                    call_id=call.id,
+                    client_headers=forwarded_headers(scope),
+                )
+                reply = NativeReply(provider, "messages")
+            else:
+                chat = decode_messages(body, provider.kind)
+                request = provider.build_chat_request(chat, model, call_id=call.id)
+                reply = TranslatedReply(provider, AnthropicEncoder(call.id, model.name))
+        except GatewayError as err:
+            await send_error(send, err, shapes.ANTHROPIC)
+            return
+        await state.proxy.handle(receive, send, call, provider, request, reply, shapes.ANTHROPIC)
+
+
+def routes(state: GatewayState) -> list[StarletteRoute]:
+    return [StarletteRoute("/v1/messages", MessagesEndpoint(state), methods=["POST"])]

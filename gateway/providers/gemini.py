@@ -1,0 +1,131 @@
+"""Gemini `generateContent`: neutral requests built as Gemini calls (translated only).
+
+The key goes in `x-goog-api-key`; streams use `:streamGenerateContent?alt=sse`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.config import ModelConfig
+from gateway.errors import BadRequest
+from gateway.providers.base import Provider, UpstreamRequest
+from gateway.providers.gemini_stream import GeminiParser, parse_generation
+from gateway.translate.openai_request import refuse
+from gateway.translate.types import (
+    ChatRequest,
+    ChatResponse,
+    ImagePart,
+    Message,
+    TextPart,
+    ToolCall,
+    ToolResult,
+)
+
+_CONFIG_FIELDS = {
+    "max_tokens": "maxOutputTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "top_k": "topK",
+    "presence_penalty": "presencePenalty",
+    "frequency_penalty": "frequencyPenalty",
+    "seed": "seed",
+}
+_CALLING_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
+
+
+class GeminiProvider(Provider):
+    kind = "gemini"
+
+    def build_chat_request(
+        self, chat: ChatRequest, model: ModelConfig, *, call_id: str
+    ) -> UpstreamRequest:
+        method = "streamGenerateContent?alt=sse" if chat.stream else "generateContent"
+        url = self.endpoint(f"/v1beta/models/{model.upstream_name}:{method}")
+        headers = self.base_headers(call_id)
+        if self._secret:
+            headers["x-goog-api-key"] = self._secret
+        return UpstreamRequest(url, headers, orjson.dumps(generate_body(chat)))
+
+    def stream_parser(self) -> GeminiParser:
+        return GeminiParser(self)
+
+    def parse_response(self, body: dict[str, Any]) -> ChatResponse:
+        return parse_generation(body)
+
+
+def generate_body(chat: ChatRequest) -> dict[str, Any]:
+    """A GenerateContentRequest. `user` has no Gemini field and is not forwarded."""
+    if chat.parallel_tool_calls is False:
+        raise refuse("parallel_tool_calls", "gemini", "Gemini cannot be limited to one call")
+    body: dict[str, Any] = {"contents": [_content(m, chat) for m in chat.messages]}
+    if chat.system:
+        body["systemInstruction"] = {"parts": [{"text": chat.system}]}
+    config: dict[str, Any] = {}
+    for name, field in _CONFIG_FIELDS.items():
+        value = getattr(chat, name)
+        if value is not None:
+            config[field] = value
+    if chat.stop:
+        config["stopSequences"] = chat.stop
+    if chat.response_format is not None:
+        config["responseMimeType"] = "application/json"
+        if chat.response_format.schema is not None:
+            config["responseJsonSchema"] = chat.response_format.schema
+    if config:
+        body["generationConfig"] = config
+    if chat.tools:
+        declarations = [
+            {
+                "name": t.name,
+                "parametersJsonSchema": t.parameters,
+                **({"description": t.description} if t.description else {}),
+            }
+            for t in chat.tools
+        ]
+        body["tools"] = [{"functionDeclarations": declarations}]
+    if chat.tool_choice is not None:
+        calling: dict[str, Any] = {"mode": _CALLING_MODES[chat.tool_choice.mode]}
+        if chat.tool_choice.name:
+            calling["allowedFunctionNames"] = [chat.tool_choice.name]
+        body["toolConfig"] = {"functionCallingConfig": calling}
+    return body
+
+
+def _content(message: Message, chat: ChatRequest) -> dict[str, Any]:
+    role = "model" if message.role == "assistant" else "user"
+    return {"role": role, "parts": [_part(p, chat) for p in message.parts]}
+
+
+def _part(part: Any, chat: ChatRequest) -> dict[str, Any]:
+    if isinstance(part, TextPart):
+        return {"text": part.text}
+    if isinstance(part, ImagePart):
+        if part.url is not None:
+            raise refuse(part.param, "gemini", "send the image inline as base64 data")
+        return {"inlineData": {"mimeType": part.media_type, "data": part.data}}
+    if isinstance(part, ToolCall):
+        try:
+            args = orjson.loads(part.arguments or "{}")
+        except orjson.JSONDecodeError:
+            raise BadRequest(
+                f"the arguments of tool call {part.id!r} are not valid JSON", param="messages"
+            ) from None
+        return {"functionCall": {"name": part.name, "args": args}}
+    assert isinstance(part, ToolResult)
+    name = chat.tool_name(part.call_id)
+    if name is None:
+        raise BadRequest(
+            f"tool result {part.call_id!r} answers no earlier tool call; Gemini needs the "
+            "function's name",
+            param="messages",
+        )
+    texts = []
+    for item in part.content:
+        if isinstance(item, ImagePart):
+            raise refuse(item.param, "gemini", "Gemini function responses carry JSON only")
+        texts.append(item.text)
+    key = "error" if part.is_error else "output"
+    return {"functionResponse": {"name": name, "response": {key: "\n".join(texts)}}}
