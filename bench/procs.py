@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import httpx
+import yaml
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -125,6 +126,28 @@ def wait_quiet(limit_s: float, busy_percent: float = 20.0) -> float:
         busy = watch.result()["other_core_percent"]
         if busy < busy_percent or time.monotonic() >= deadline:
             return busy
+
+
+def write_configs(out: Path, sim_url: str, key: str) -> tuple[Path, Path]:
+    """The gateway's config and LiteLLM's, both with the simulator as the only upstream."""
+    gateway = {
+        "database_url": f"sqlite+aiosqlite:///{out.resolve()}/bench.db",
+        "providers": [{"name": "sim", "kind": "openai", "base_url": f"{sim_url}/v1",
+                       "api_key": "sk-sim-upstream"}],
+        "models": [{"name": "bench-model", "provider": "sim", "upstream_model": "sim-gpt",
+                    "price": {"input": 0.15, "output": 0.6}}],
+        "workloads": [{"name": "bench", "keys": [key]}],
+    }
+    litellm = {
+        "model_list": [{"model_name": "bench-model", "litellm_params": {
+            "model": "openai/sim-gpt", "api_base": f"{sim_url}/v1", "api_key": "sk-sim-upstream",
+        }}],
+        "general_settings": {"master_key": key},
+    }
+    paths = out / "gateway.yaml", out / "litellm.yaml"
+    paths[0].write_text(yaml.safe_dump(gateway, sort_keys=False))
+    paths[1].write_text(yaml.safe_dump(litellm, sort_keys=False))
+    return paths
 
 
 def start_sim(log_dir: Path) -> Server:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 MARKER = "<!-- analysis -->"
+QUIET = 25.0  # percent of a core used by other processes above which figures are suspect
 Row = list[str]
 
 
@@ -69,12 +70,35 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
                           m["gateway_rss_mb"], 150, "MB"))
         out.append(_check("memory", "streams open when measured",
                           m["open_at_measure"], m["streams"], "", at_least=True))
+    noise = [m["cpu"]["other_core_percent"] for m in _measurements(phases)]
+    if noise:
+        out.append(_check("machine", "other processes' CPU during a measurement, max",
+                          max(noise), QUIET, "% of a core"))
     return out
+
+
+def _measurements(phases: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every measured run that recorded its CPU use."""
+    found = []
+    for phase in phases.values():
+        found += [v for v in phase.values() if isinstance(v, dict) and "cpu" in v]
+        if "cpu" in phase:
+            found.append(phase)
+    return found
 
 
 def _diff(g: dict[str, Any], d: dict[str, Any], key: str, pct: str) -> float | None:
     a, b = g[key][pct], d[key][pct]
     return None if a is None or b is None else a - b
+
+
+CPU_LABEL = "CPU: benchmark / other processes / interrupts (% of a core)"
+
+
+def _cpu(measured: dict[str, Any]) -> str:
+    cpu = measured["cpu"]
+    return (f"{cpu['bench_core_percent']:.0f} / {cpu['other_core_percent']:.0f} / "
+            f"{cpu['irq_core_percent']:.0f}")
 
 
 def _table(head: Row, rows: list[Row]) -> str:
@@ -96,6 +120,8 @@ def _wrk_table(phase: dict[str, Any], targets: dict[str, str]) -> str:
     rows.append(["errors", str(phase["direct"]["error_count"]),
                  str(phase["gateway"]["error_count"]), "",
                  *[str(phase[n]["error_count"]) for n in others], "0"])
+    rows.append([CPU_LABEL, _cpu(phase["direct"]), _cpu(phase["gateway"]), "",
+                 *[_cpu(phase[n]) for n in others], ""])
     return _table(head, rows)
 
 
@@ -121,7 +147,8 @@ def _streams_table(phase: dict[str, Any]) -> str:
         row("inter-chunk gap max (ms)", lambda r: r["gap_ms"]["max"], 2),
         row("streams completed", lambda r: r["completed"], 0, diff=False),
         row("streams failed", lambda r: r["failed"], 0, "0", diff=False),
-        row("load generator CPU (%)", lambda r: r["client"]["cpu_percent"], diff=False),
+        row("load generator CPU (% of a core)", lambda r: r["client"]["cpu_percent"], diff=False),
+        [CPU_LABEL, _cpu(d), _cpu(g), "", *[_cpu(phase[n]) for n in others], ""],
     ])
 
 
@@ -142,7 +169,7 @@ def _abort_table(phase: dict[str, Any]) -> str:
     return _table(["", "streaming", "non-streaming", "target"], rows) + (
         f"\n\nGateway's own `gateway_upstream_abort_seconds` over this phase: count "
         f"{metric['count']:.0f}, sum {metric['sum_s'] * 1000:.2f} ms "
-        f"(mean {_f(metric['mean_ms'])} ms).")
+        f"(mean {_f(metric['mean_ms'])} ms). {CPU_LABEL}: {_cpu(phase)}.")
 
 
 def _memory_table(m: dict[str, Any]) -> str:
@@ -151,7 +178,9 @@ def _memory_table(m: dict[str, Any]) -> str:
          f"{m['streams']}", ""],
         ["gateway RSS with them open (MB)", _f(m["gateway_rss_mb"], 1), "<= 150"],
         ["gateway RSS before opening them (MB)", _f(m["gateway_idle_rss_mb"], 1), ""],
+        ["gateway RSS after start, before any call (MB)", _f(m["gateway_start_rss_mb"], 1), ""],
         ["simulator RSS at the same moment (MB)", _f(m["sim_rss_mb"], 1), ""],
+        [CPU_LABEL, _cpu(m), ""],
     ])
 
 
@@ -189,15 +218,8 @@ def render(results: dict[str, Any]) -> str:
         ]), "",
     ]
     for name, (title, table) in SECTIONS.items():
-        phase = results["phases"].get(name)
-        if phase is not None:
-            lines += [f"## {title}", "", table(phase), ""]
-            if "cpu" in phase:
-                cpu = phase["cpu"]
-                lines += [f"CPU over the phase ({cpu['seconds']:.0f} s, 200% = both cores): "
-                          f"benchmark processes {cpu['bench_core_percent']:.0f}%, "
-                          f"other processes {cpu['other_core_percent']:.0f}%, "
-                          f"interrupts {cpu['irq_core_percent']:.0f}%.", ""]
+        if name in results["phases"]:
+            lines += [f"## {title}", "", table(results["phases"][name]), ""]
     return "\n".join(lines)
 
 

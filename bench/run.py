@@ -16,6 +16,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,6 @@ import procs
 import pyspy
 import report
 import wrk
-import yaml
 
 BENCH = Path(__file__).resolve().parent
 KEY = "sk-bench-key"
@@ -58,32 +58,21 @@ class Bench:
     sim: procs.Server
     gateway: procs.Server
     profile: bool
+    quiet_s: float = 0.0
     targets: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (url, model)
+    servers: list[procs.Server] = field(default_factory=list)  # all started, for CPU use
+    start_rss_mb: float = 0.0  # the gateway's, before its first call
 
-    def reset_sim(self) -> None:
+    def settle(self) -> None:
+        """Clear the simulator's records and, if asked, wait for other processes to go quiet."""
         httpx.post(f"{self.sim.url}/_sim/reset", timeout=5).raise_for_status()
+        if self.quiet_s:
+            busy = procs.wait_quiet(self.quiet_s)
+            print(f"  other processes use {busy:.0f}% of a core", flush=True)
 
-
-def write_configs(out: Path, sim_url: str) -> tuple[Path, Path]:
-    """The gateway's config and LiteLLM's, both with the simulator as the only upstream."""
-    gateway = {
-        "database_url": f"sqlite+aiosqlite:///{out.resolve()}/bench.db",
-        "providers": [{"name": "sim", "kind": "openai", "base_url": f"{sim_url}/v1",
-                       "api_key": "sk-sim-upstream"}],
-        "models": [{"name": "bench-model", "provider": "sim", "upstream_model": "sim-gpt",
-                    "price": {"input": 0.15, "output": 0.6}}],
-        "workloads": [{"name": "bench", "keys": [KEY]}],
-    }
-    litellm = {
-        "model_list": [{"model_name": "bench-model", "litellm_params": {
-            "model": "openai/sim-gpt", "api_base": f"{sim_url}/v1", "api_key": "sk-sim-upstream",
-        }}],
-        "general_settings": {"master_key": KEY},
-    }
-    paths = out / "gateway.yaml", out / "litellm.yaml"
-    paths[0].write_text(yaml.safe_dump(gateway, sort_keys=False))
-    paths[1].write_text(yaml.safe_dump(litellm, sort_keys=False))
-    return paths
+    def cpu(self) -> procs.CpuWatch:
+        """Start watching CPU use (ours and other processes') for one measurement."""
+        return procs.CpuWatch(self.servers)
 
 
 def wrk_phase(bench: Bench, connections: int) -> dict[str, Any]:
@@ -94,9 +83,11 @@ def wrk_phase(bench: Bench, connections: int) -> dict[str, Any]:
     for name, (url, model) in bench.targets.items():
         script = wrk.write_script(script_dir / f"post-{name}.lua", model, KEY)
         endpoint = f"{url}/v1/chat/completions"
-        bench.reset_sim()
+        bench.settle()
         wrk.run(endpoint, script, connections, bench.timing.warmup_s, log)
+        cpu = bench.cpu()
         results[name] = wrk.run(endpoint, script, connections, bench.timing.wrk_s, log)
+        results[name]["cpu"] = cpu.result()
     if bench.profile and connections > 1:
         script, seconds = script_dir / "post-gateway.lua", bench.timing.wrk_s
         endpoint = f"{bench.gateway.url}/v1/chat/completions"
@@ -133,27 +124,33 @@ def phase_streams(bench: Bench) -> dict[str, Any]:
     seconds = bench.timing.stream_s
     results = {}
     for name, (url, model) in bench.targets.items():
-        bench.reset_sim()
+        bench.settle()
         argv = _script("streams.py", "--url", url, "--key", KEY, "--model", model,
                        "--rate", 50, "--duration", seconds, "--ttft-ms", 200, "--tps", 100,
                        "--tokens", 100)
+        cpu = bench.cpu()
         results[name] = _run_json(argv, seconds + 60, bench.out / "streams.log")
+        results[name]["cpu"] = cpu.result()
     return results
 
 
 def phase_abort(bench: Bench) -> dict[str, Any]:
     """Streaming and non-streaming calls abandoned by the client, through the gateway."""
+    bench.settle()
     argv = _script("abort.py", "--gateway", bench.gateway.url, "--sim", bench.sim.url,
                    "--key", KEY, "--model", "bench-model",
                    "--streams", bench.timing.abort_streams, "--unary", bench.timing.abort_unary)
-    return _run_json(argv, 120, bench.out / "abort.log")
+    cpu = bench.cpu()
+    result = _run_json(argv, 120, bench.out / "abort.log")
+    result["cpu"] = cpu.result()
+    return result
 
 
 def phase_memory(bench: Bench) -> dict[str, Any]:
     """Gateway RSS (process and children) while N slow streams are open through it."""
     count = bench.timing.open_streams
-    bench.reset_sim()
-    idle = bench.gateway.rss_mb()
+    bench.settle()
+    idle, cpu = bench.gateway.rss_mb(), bench.cpu()
     argv = _script("streams.py", "--url", bench.gateway.url, "--key", KEY,
                    "--model", "bench-model", "--hold", count, "--rate", 250, "--ttft-ms", 100,
                    "--tps", 2, "--tokens", 120, "--ready-timeout", 30, "--hold-seconds", 60)
@@ -170,7 +167,8 @@ def phase_memory(bench: Bench) -> dict[str, Any]:
             client.kill()
             client.wait(timeout=5)
     return {"streams": count, "open_at_measure": ready["open"], "gateway_rss_mb": rss,
-            "gateway_idle_rss_mb": idle, "sim_rss_mb": sim_rss,
+            "gateway_idle_rss_mb": idle, "gateway_start_rss_mb": bench.start_rss_mb,
+            "sim_rss_mb": sim_rss, "cpu": cpu.result(),
             "client": json.loads(held.strip().splitlines()[-1])}
 
 
@@ -208,13 +206,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the gateway in an extra concurrency-20 run")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
-                        help="first wait up to this long for other processes to go quiet")
+                        help="before each measurement, wait up to this long for other "
+                        "processes to go quiet")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     procs.raise_fd_limit()
-    if args.wait_quiet:
-        busy = procs.wait_quiet(args.wait_quiet)
-        print(f"other processes use {busy:.0f}% of a core; starting", flush=True)
     results: dict[str, Any] = {"meta": machine(argv), "quick": args.quick, "phases": {}}
     litellm = importlib.util.find_spec("litellm") is not None
     results["litellm"] = "measured" if litellm else "LiteLLM not installed: skipped"
@@ -224,10 +220,11 @@ def main(argv: list[str]) -> None:
     try:
         sim = procs.start_sim(args.out)
         started.append(sim)
-        gateway_config, litellm_config = write_configs(args.out, sim.url)
+        gateway_config, litellm_config = procs.write_configs(args.out, sim.url, KEY)
         gateway = procs.start_gateway(gateway_config, args.out)
         started.append(gateway)
-        bench = Bench(args.out, QUICK if args.quick else Timing(), sim, gateway, args.profile)
+        bench = Bench(args.out, QUICK if args.quick else Timing(), sim, gateway, args.profile,
+                      args.wait_quiet, servers=started, start_rss_mb=gateway.rss_mb())
         bench.targets = {"direct": (sim.url, "sim-gpt"), "gateway": (gateway.url, "bench-model")}
         if litellm:
             server = procs.start_litellm(litellm_config, args.out)
@@ -236,11 +233,9 @@ def main(argv: list[str]) -> None:
         for name in PHASES:
             if name in args.phases:
                 print(f"phase {name} ...", flush=True)
-                cpu = procs.CpuWatch(started)
+                began = time.monotonic()
                 results["phases"][name] = RUNNERS[name](bench)
-                results["phases"][name]["cpu"] = usage = cpu.result()
-                print(f"phase {name} done in {usage['seconds']:.0f} s; other processes used "
-                      f"{usage['other_core_percent']:.0f}% of a core", flush=True)
+                print(f"phase {name} done in {time.monotonic() - began:.0f} s", flush=True)
     finally:
         for server in reversed(started):
             server.stop()
