@@ -1,4 +1,4 @@
-"""The simulator's own routes: stats, reset, health, and the model list."""
+"""The simulator's own routes: stats, batches, reset, health, and the model list."""
 
 from __future__ import annotations
 
@@ -25,10 +25,18 @@ async def stats(state: SimState, ex: Exchange) -> None:
     await ex.respond(200, orjson.dumps({"requests": state.stats.query(tag)}))
 
 
+async def batches(state: SimState, ex: Exchange) -> None:
+    """`GET /_sim/batches[?api=openai|anthropic]`: every batch job seen, oldest first."""
+    query = parse_qs(ex.scope["query_string"].decode("latin-1"))
+    api = query.get("api", [None])[0]
+    await ex.respond(200, orjson.dumps({"batches": state.batches.summary(api)}))
+
+
 async def reset(state: SimState, ex: Exchange) -> None:
-    """`POST /_sim/reset`: forget all records."""
+    """`POST /_sim/reset`: forget all records, batches and files."""
     await ex.read_body()
     state.stats.reset()
+    state.batches.reset()
     await ex.respond(200, b'{"reset":true}')
 
 

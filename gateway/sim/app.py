@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from gateway.sim import admin
+from gateway.sim import admin, batch_routes
 from gateway.sim.anthropic_messages import MessagesDialect
 from gateway.sim.embeddings import EmbeddingsDialect
 from gateway.sim.errors import SimError, error_response
@@ -49,6 +49,7 @@ class SimApp:
             ("POST", "/v1/messages"): _generating(MessagesDialect()),
             ("GET", "/v1/models"): list_models,
             ("GET", "/_sim/stats"): admin.stats,
+            ("GET", "/_sim/batches"): admin.batches,
             ("POST", "/_sim/reset"): admin.reset,
             ("GET", "/healthz"): admin.healthz,
         }
@@ -64,7 +65,7 @@ class SimApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = Exchange(scope, receive, send)
         path = scope["path"]
-        handler = self.routes.get((scope["method"], path))
+        handler = self.routes.get((scope["method"], path)) or batch_routes.find(scope)
         if handler is None and scope["method"] == "POST" and path.startswith(GEMINI_PREFIXES):
             if path.rpartition(":")[2] in GEMINI_METHODS:
                 handler = self.gemini

@@ -51,6 +51,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=defaults.ping_every_ms,
         help="Anthropic ping interval; 0 sends one ping after message_start",
     )
+    add(
+        "--batch-delay-ms",
+        type=float,
+        default=defaults.batch_delay_ms,
+        help="time from creating a batch to its end; 0 ends it at the first poll",
+    )
+    add(
+        "--batch-fail-rate",
+        type=float,
+        default=defaults.batch_fail_rate,
+        help="fraction of batch items answered 500 (seeded)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> SimOptions:
@@ -67,6 +79,8 @@ def options_from(args: argparse.Namespace) -> SimOptions:
         seed=args.seed,
         error_rate=args.error_rate,
         ping_every_ms=args.ping_every_ms,
+        batch_delay_ms=args.batch_delay_ms,
+        batch_fail_rate=args.batch_fail_rate,
     )
 
 

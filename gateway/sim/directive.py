@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 from gateway.sim.options import SimOptions
 
 ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall"})
-INT_KEYS = frozenset({"tokens", "error_after", "tool_calls", "usage"})
-FLOAT_KEYS = frozenset({"ttft_ms", "tps"})
+INT_KEYS = frozenset({"tokens", "error_after", "tool_calls", "usage", "batch_expire"})
+FLOAT_KEYS = frozenset({"ttft_ms", "tps", "batch_delay_ms"})
+FLAG_KEYS = frozenset({"usage", "batch_expire"})
 
 
 class DirectiveError(ValueError):
@@ -17,7 +18,7 @@ class DirectiveError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How one request should be answered: timing, length, injected failure, tool calls."""
+    """How one request should be answered: timing, length, failure, tool calls, batch timing."""
 
     ttft: float
     tps: float
@@ -27,6 +28,8 @@ class Plan:
     error_after: int = 2
     tool_calls: int | None = None
     usage: bool | None = None
+    batch_delay_ms: float | None = None
+    batch_expire: bool = False
 
 
 def default_plan(options: SimOptions) -> Plan:
@@ -71,11 +74,13 @@ def plan_for(base: Plan, text: str) -> Plan:
             number = _number(key, value, float)
             if key == "ttft_ms":
                 changes["ttft"] = number / 1000.0
-            else:
+            elif key == "tps":
                 changes["tps"] = number
+            else:
+                changes[key] = number
         elif key in INT_KEYS:
             number = _number(key, value, int)
-            changes[key] = bool(number) if key == "usage" else number
+            changes[key] = bool(number) if key in FLAG_KEYS else number
         elif key == "tag":
             changes["tag"] = value
         elif key == "error":

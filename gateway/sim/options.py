@@ -22,6 +22,8 @@ class SimOptions:
     seed: int = 0
     error_rate: float = 0.0
     ping_every_ms: float = 0.0
+    batch_delay_ms: float = 2000.0
+    batch_fail_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.models, str):

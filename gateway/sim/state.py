@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 
+from gateway.sim.batches import BatchStore
 from gateway.sim.directive import Plan, default_plan
 from gateway.sim.options import SimOptions
 from gateway.sim.stats import StatsStore
 
 
 class SimState:
-    """Options, the default plan, the stats store and the seeded random sources."""
+    """Options, the default plan, stats, batches and files, and the seeded random sources."""
 
     def __init__(self, options: SimOptions) -> None:
         self.options = options
@@ -18,6 +19,7 @@ class SimState:
         self.stats = StatsStore()
         self.split_rng = random.Random(options.seed)
         self.failure_rng = random.Random(options.seed + 1)
+        self.batches = BatchStore(options)
 
     def injects_failure(self) -> bool:
         """Whether this request is one of the `error_rate` fraction answered 500."""
