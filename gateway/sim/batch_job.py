@@ -144,7 +144,7 @@ class BatchJob:
             return target
         if moment <= start:
             return 0
-        return int(target * (moment - start) / (stop - start))
+        return int(target * (moment - start) / (stop - start) + 1e-9)
 
 
 def status_of(api: str, progress: Progress) -> str:

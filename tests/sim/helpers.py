@@ -37,3 +37,30 @@ def read_until(sock, marker: bytes, count: int, timeout: float = 5.0) -> bytes:
             break
         received += chunk
     return received
+
+
+def chat_line(custom_id: str, text: str, model: str = "sim-gpt", **body: object) -> dict:
+    """One OpenAI batch input line asking chat completions to answer `text`."""
+    messages = [{"role": "user", "content": text}]
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": model, "messages": messages, **body},
+    }
+
+
+def jsonl(lines: list) -> bytes:
+    """`lines` as JSON Lines (dicts are dumped, strings kept as they are)."""
+    import json
+
+    return "\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines).encode() + b"\n"
+
+
+def message_request(custom_id: str, text: str, **params: object) -> dict:
+    """One Anthropic Message Batches request answering `text`."""
+    messages = [{"role": "user", "content": text}]
+    return {
+        "custom_id": custom_id,
+        "params": {"model": "claude-sim", "max_tokens": 100, "messages": messages, **params},
+    }

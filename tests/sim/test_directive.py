@@ -51,3 +51,9 @@ def test_bad_directives_are_refused(text: str) -> None:
 def test_unterminated_directive_is_refused() -> None:
     with pytest.raises(DirectiveError):
         parse_directive("[sim tokens=3")
+
+
+def test_batch_keys() -> None:
+    plan = plan_for(BASE, "[sim batch_delay_ms=250 batch_expire=1]")
+    assert (plan.batch_delay_ms, plan.batch_expire) == (250.0, True)
+    assert (BASE.batch_delay_ms, BASE.batch_expire) == (None, False)
