@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from gateway.sim.batch_job import ItemResult
-from gateway.sim.directive import DirectiveError
+from gateway.sim.directive import DirectiveError, Plan
 from gateway.sim.errors import INJECTED, SimError, bad_request, error_payload, status_for
 from gateway.sim.exchange import Exchange
 from gateway.sim.files import new_id
@@ -46,7 +46,7 @@ def answer_item(
 
 
 def failed_item(
-    api: str, custom_id: str, request_id: str, error: SimError, plan: Any = None
+    api: str, custom_id: str, request_id: str, error: SimError, plan: Plan | None = None
 ) -> ItemResult:
     """An item answered with `error` in the shape of `api`."""
     body = orjson.dumps(error_payload(api, error))

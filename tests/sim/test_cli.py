@@ -33,6 +33,16 @@ def test_arguments_default_to_sim_options() -> None:
     assert (options.models, options.seed) == (("a", "b"), 3)
 
 
+def test_batch_arguments() -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    defaults = options_from(parser.parse_args([]))
+    assert (defaults.batch_delay_ms, defaults.batch_fail_rate) == (2000.0, 0.0)
+    args = parser.parse_args(["--batch-delay-ms", "0", "--batch-fail-rate", "0.25"])
+    options = options_from(args)
+    assert (options.batch_delay_ms, options.batch_fail_rate) == (0.0, 0.25)
+
+
 @pytest.fixture(scope="module")
 def sim_process() -> Iterator[str]:
     """A simulator subprocess: 20 ms to first token, 100 tokens/s."""

@@ -166,7 +166,7 @@ def test_statuses_progress_over_the_delay(client: openai.OpenAI) -> None:
     order = ["validating", "in_progress", "finalizing", "completed"]
     seen = list(dict.fromkeys(statuses))
     assert seen == [s for s in order if s in seen]
-    assert "in_progress" in seen
+    assert len(seen) >= 3  # polled at least once between creation and the end
 
 
 def test_directive_in_the_first_line_sets_the_delay(client: openai.OpenAI) -> None:
