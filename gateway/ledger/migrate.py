@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: no cross-process lock for SQLite
     fcntl = None  # type: ignore[assignment]
 
+_process_lock = threading.Lock()  # Alembic's `context` is process-global: one run at a time
 # `migrations/` at the repository root; installed inside the package (see pyproject.toml).
 MIGRATIONS = Path(gateway.__file__).resolve().parent / "migrations"
 
@@ -34,12 +36,12 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision`; safe to run from several processes at once."""
-    with _sqlite_lock(url):
+    with _process_lock, _sqlite_lock(url):
         command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    with _sqlite_lock(url):
+    with _process_lock, _sqlite_lock(url):
         command.downgrade(alembic_config(url), revision)
 
 

@@ -22,14 +22,26 @@ def settings(url: str, **extra: Any) -> Settings:
         "database_url": url,
         "providers": [
             {"name": "up", "kind": "openai", "base_url": "http://127.0.0.1:9/v1"},
-            {"name": "gen", "kind": "openai", "base_url": "http://127.0.0.1:9/v1",
-             "cancel_billing": "generated"},
+            {
+                "name": "gen",
+                "kind": "openai",
+                "base_url": "http://127.0.0.1:9/v1",
+                "cancel_billing": "generated",
+            },
         ],
         "models": [
-            {"name": "gpt-4o-mini", "provider": "up",
-             "price": {"input": PRICE_IN, "output": PRICE_OUT}, "batch_discount": 0.5},
-            {"name": "gen-model", "provider": "gen", "upstream_model": "gpt-4",
-             "price": {"input": 3.0, "output": 5.0}},
+            {
+                "name": "gpt-4o-mini",
+                "provider": "up",
+                "price": {"input": PRICE_IN, "output": PRICE_OUT},
+                "batch_discount": 0.5,
+            },
+            {
+                "name": "gen-model",
+                "provider": "gen",
+                "upstream_model": "gpt-4",
+                "price": {"input": 3.0, "output": 5.0},
+            },
         ],
         "workloads": [{"name": "chat-ui", "keys": ["key-chat"]}, {"name": "etl"}],
     }
@@ -37,8 +49,12 @@ def settings(url: str, **extra: Any) -> Settings:
     return build_settings(document, {})
 
 
-def make_meter(pieces: list[str] = (), usage: tuple[int | None, int | None] | None = None,
-               sent: bool = True, gone_at: int | None = None) -> Meter:
+def make_meter(
+    pieces: list[str] = (),
+    usage: tuple[int | None, int | None] | None = None,
+    sent: bool = True,
+    gone_at: int | None = None,
+) -> Meter:
     meter = Meter() if gone_at is None else DrainMeter()
     if sent:
         meter.upstream_sent_at = meter.started + 0.001
@@ -60,16 +76,27 @@ else:  # until the proxy's `drain` lands: a Meter that can carry the attribute
 
 
 def make_call(
-    settings: Settings, *, model: str = "gpt-4o-mini", workload: str = "chat-ui",
-    mode: str = "stream", status: str = "completed", meter: Meter | None = None,
-    body: dict[str, Any] | None = None, created_at: datetime | None = None,
-    call_id: str | None = None, route: str = "chat",
+    settings: Settings,
+    *,
+    model: str = "gpt-4o-mini",
+    workload: str = "chat-ui",
+    mode: str = "stream",
+    status: str = "completed",
+    meter: Meter | None = None,
+    body: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+    call_id: str | None = None,
+    route: str = "chat",
 ) -> Call:
     model_config = settings.model(model)
     assert model_config is not None
     call = Call(
-        id=call_id or new_call_id(), identity=Identity(workload, key_id="k" * 16), route=route,
-        model=model_config, provider=model_config.provider, mode=mode,  # type: ignore[arg-type]
+        id=call_id or new_call_id(),
+        identity=Identity(workload, key_id="k" * 16),
+        route=route,
+        model=model_config,
+        provider=model_config.provider,
+        mode=mode,  # type: ignore[arg-type]
         meter=meter or make_meter([" the", " model"], usage=(9, 2)),
         request_body=body if body is not None else {"model": model, "messages": MESSAGES},
     )
@@ -87,9 +114,9 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-async def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> None:
+async def wait_for(predicate: Any, within: float = 10.0, interval: float = 0.05) -> None:
     """Poll an async predicate until it is true."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not await predicate():
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")

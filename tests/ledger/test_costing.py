@@ -16,8 +16,9 @@ WORDS = [token(i) for i in range(50)]  # one token each
 PROMPT = prompt_tokens({"messages": MESSAGES}, "gpt-4o-mini")
 
 
-def cost(prompt: int, completion: int, price_in: float = PRICE_IN,
-         price_out: float = PRICE_OUT) -> float:
+def cost(
+    prompt: int, completion: int, price_in: float = PRICE_IN, price_out: float = PRICE_OUT
+) -> float:
     return (prompt * price_in + completion * price_out) / 1e6
 
 
@@ -26,7 +27,10 @@ def test_completed_call_uses_the_providers_usage() -> None:
     row = row_for(call)
     assert set(row) == set(CALL_COLUMNS)
     assert (row["prompt_tokens"], row["completion_tokens"], row["billed_completion_tokens"]) == (
-        120, 40, 40)
+        120,
+        40,
+        40,
+    )
     assert row["token_source"] == "usage"
     assert row["cost_usd"] == pytest.approx(cost(120, 40))
     assert row["cancelled_cost_usd"] == 0
@@ -50,8 +54,13 @@ def test_completed_call_without_usage_is_counted() -> None:
 
 
 def test_embeddings_usage_has_no_completion_tokens() -> None:
-    call = make_call(SETTINGS, route="embeddings", mode="sync", meter=make_meter([], (8, None)),
-                     body={"input": "hello"})
+    call = make_call(
+        SETTINGS,
+        route="embeddings",
+        mode="sync",
+        meter=make_meter([], (8, None)),
+        body={"input": "hello"},
+    )
     row = row_for(call)
     assert (row["prompt_tokens"], row["completion_tokens"], row["token_source"]) == (8, 0, "usage")
     assert not needs_tokenizer(call)
@@ -97,7 +106,10 @@ def test_drain_bills_the_providers_usage_but_counts_only_what_was_delivered() ->
     call = make_call(SETTINGS, status="cancelled", meter=meter)
     row = row_for(call, "delivered")
     assert (row["prompt_tokens"], row["completion_tokens"], row["billed_completion_tokens"]) == (
-        11, 3, 50)
+        11,
+        3,
+        50,
+    )
     assert row["token_source"] == "usage"
     assert row["cost_usd"] == row["cancelled_cost_usd"] == pytest.approx(cost(11, 50))
 
@@ -105,7 +117,11 @@ def test_drain_bills_the_providers_usage_but_counts_only_what_was_delivered() ->
 def test_failed_before_generating_costs_nothing() -> None:
     call = make_call(SETTINGS, status="failed", meter=make_meter([]))
     row = row_for(call)
-    assert (row["status"], row["http_status"], row["error"]) == ("failed", 502, "upstream went away")
+    assert (row["status"], row["http_status"], row["error"]) == (
+        "failed",
+        502,
+        "upstream went away",
+    )
     assert row["prompt_tokens"] == row["completion_tokens"] == 0
     assert row["cost_usd"] == 0
     assert not needs_tokenizer(call)

@@ -13,8 +13,16 @@ from tests.ledger.helpers import utc
 
 
 def rows(start: int, count: int) -> Rows:
-    return [{"id": f"{i:032x}", "created_at": utc(2025, 1, 1, 12), "finished_at": None,
-             "cost_usd": 0.5, "response": {"n": i}} for i in range(start, start + count)]
+    return [
+        {
+            "id": f"{i:032x}",
+            "created_at": utc(2025, 1, 1, 12),
+            "finished_at": None,
+            "cost_usd": 0.5,
+            "response": {"n": i},
+        }
+        for i in range(start, start + count)
+    ]
 
 
 class Sink:
@@ -61,8 +69,8 @@ async def test_file_spool_keeps_rows_when_the_write_fails(tmp_path: Path) -> Non
 
 async def test_a_new_process_sees_and_replays_an_old_spool(tmp_path: Path) -> None:
     FileSpool(tmp_path / "ledger.spool").push_now(rows(0, 4))
-    with open(tmp_path / "ledger.spool", "ab") as handle:
-        handle.write(b'{"id": "cut short by a cra')  # a crash in the middle of an append
+    path = tmp_path / "ledger.spool"
+    path.write_bytes(path.read_bytes() + b'{"id": "cut short by a cra')  # a crash mid-append
     restarted = FileSpool(tmp_path / "ledger.spool")
     assert restarted.pending == 5
     sink = Sink()
@@ -132,8 +140,9 @@ async def test_redis_spool_replays_in_one_process_at_a_time(redis_spool: RedisSp
     assert await redis_spool.replay(Sink(), batch_size=10) == 2
 
 
-async def test_spools_of_different_databases_are_apart(redis_server: str,
-                                                       redis_prefix: str) -> None:
+async def test_spools_of_different_databases_are_apart(
+    redis_server: str, redis_prefix: str
+) -> None:
     one = RedisSpool(Redis.from_url(redis_server), redis_prefix, "db-one")
     two = RedisSpool(Redis.from_url(redis_server), redis_prefix, "db-two")
     try:

@@ -72,13 +72,26 @@ def test_chat_prompt_uses_openais_per_message_estimate() -> None:
 
 
 def test_chat_prompt_counts_text_parts_and_tool_calls() -> None:
-    parts = {"messages": [{"role": "user", "content": [{"type": "text", "text": "hello world"},
-                                                       {"type": "image_url", "image_url": {}}]}]}
+    parts = {
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hello world"},
+                    {"type": "image_url", "image_url": {}},
+                ],
+            }
+        ]
+    }
     assert prompt_tokens(parts, "gpt-4o") == 9
-    with_tools = {"messages": [{"role": "user", "content": "hi"}],
-                  "tools": [{"type": "function", "function": {"name": "lookup"}}]}
-    assert prompt_tokens(with_tools, "gpt-4o") > prompt_tokens(
-        {"messages": [{"role": "user", "content": "hi"}]}, "gpt-4o") + 5
+    with_tools = {
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": [{"type": "function", "function": {"name": "lookup"}}],
+    }
+    assert (
+        prompt_tokens(with_tools, "gpt-4o")
+        > prompt_tokens({"messages": [{"role": "user", "content": "hi"}]}, "gpt-4o") + 5
+    )
 
 
 def test_completion_and_embedding_inputs() -> None:

@@ -66,8 +66,9 @@ async def test_every_call_is_written_once(database: FlakyDatabase, tmp_path: Pat
     assert writer.pending == 0
 
 
-async def test_an_outage_spools_and_the_spool_replays(database: FlakyDatabase,
-                                                      tmp_path: Path) -> None:
+async def test_an_outage_spools_and_the_spool_replays(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
     writer = writer_for(database, tmp_path)
     await writer.start()
     database.down = True
@@ -86,8 +87,9 @@ async def test_an_outage_spools_and_the_spool_replays(database: FlakyDatabase,
     assert REGISTRY.get_sample_value("gateway_ledger_pending") == 0
 
 
-async def test_shutdown_spools_and_the_next_start_replays(database: FlakyDatabase,
-                                                          tmp_path: Path) -> None:
+async def test_shutdown_spools_and_the_next_start_replays(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
     writer = writer_for(database, tmp_path, interval=60)  # nothing written before close
     await writer.start()
     database.down = True
@@ -117,8 +119,9 @@ async def test_a_full_queue_spills_to_the_spool(database: FlakyDatabase, tmp_pat
     assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
 
 
-async def test_redis_is_the_spool_when_configured(database: FlakyDatabase, tmp_path: Path,
-                                                  redis_server: str, redis_prefix: str) -> None:
+async def test_redis_is_the_spool_when_configured(
+    database: FlakyDatabase, tmp_path: Path, redis_server: str, redis_prefix: str
+) -> None:
     spool = RedisSpool(Redis.from_url(redis_server), redis_prefix, "writer")
     writer = writer_for(database, tmp_path, redis_spool=spool)
     await writer.start()
@@ -134,8 +137,9 @@ async def test_redis_is_the_spool_when_configured(database: FlakyDatabase, tmp_p
     await spool.close()
 
 
-async def test_with_redis_down_too_rows_go_to_the_file(database: FlakyDatabase,
-                                                       tmp_path: Path) -> None:
+async def test_with_redis_down_too_rows_go_to_the_file(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
     dead = RedisSpool(Redis.from_url("redis://127.0.0.1:9/0", socket_connect_timeout=0.5))
     writer = writer_for(database, tmp_path, redis_spool=dead)
     await writer.start()
@@ -149,16 +153,26 @@ async def test_with_redis_down_too_rows_go_to_the_file(database: FlakyDatabase,
     await dead.close()
 
 
-async def test_tokens_and_cost_are_counted_once_per_call(database: FlakyDatabase,
-                                                         tmp_path: Path) -> None:
+async def test_tokens_and_cost_are_counted_once_per_call(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
     workload = f"metrics-{uuid.uuid4().hex[:8]}"
     labels = {"workload": workload, "model": "gen-model"}
     writer = writer_for(database, tmp_path, billing={"gen": "generated"})
     await writer.start()
-    done = make_call(database.settings, model="gen-model", workload=workload,
-                     meter=make_meter([" a"] * 3, usage=(10, 3)))
-    cancelled = make_call(database.settings, model="gen-model", workload=workload,
-                          status="cancelled", meter=make_meter([" the", " model"]))
+    done = make_call(
+        database.settings,
+        model="gen-model",
+        workload=workload,
+        meter=make_meter([" a"] * 3, usage=(10, 3)),
+    )
+    cancelled = make_call(
+        database.settings,
+        model="gen-model",
+        workload=workload,
+        status="cancelled",
+        meter=make_meter([" the", " model"]),
+    )
     writer.record(done)
     writer.record(cancelled)
     await writer.close()
@@ -176,8 +190,9 @@ async def test_tokens_and_cost_are_counted_once_per_call(database: FlakyDatabase
     assert sample("gateway_cost_usd_total") == pytest.approx(total)
 
 
-async def test_a_row_the_database_rejects_does_not_hold_up_the_rest(pg_url: str,
-                                                                   tmp_path: Path) -> None:
+async def test_a_row_the_database_rejects_does_not_hold_up_the_rest(
+    pg_url: str, tmp_path: Path
+) -> None:
     database = Database(settings(pg_url))
     writer = writer_for(database, tmp_path, interval=60)
     await writer.start()
