@@ -11,7 +11,7 @@ from gateway.config import ModelConfig
 from gateway.errors import BadRequest
 from gateway.providers.anthropic_stream import AnthropicParser, parse_message
 from gateway.providers.base import Provider, Route, UpstreamRequest
-from gateway.translate.openai_request import refuse
+from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
     ChatResponse,

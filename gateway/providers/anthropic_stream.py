@@ -10,6 +10,7 @@ reading of a `message_delta` that may not be the last one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -33,7 +34,7 @@ from gateway.translate.types import (
 )
 
 _INPUT_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-_NOTHING: list[StreamEvent] = []
+_NOTHING: tuple[StreamEvent, ...] = ()
 
 
 def input_tokens(usage: dict[str, Any]) -> int | None:
@@ -54,7 +55,7 @@ class AnthropicParser:
         self._input: dict[str, Any] = {}
         self._output: int | None = None
 
-    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+    def feed(self, event: SSEEvent) -> Sequence[StreamEvent]:
         data = event.data
         if not data:
             return _NOTHING
@@ -82,10 +83,10 @@ class AnthropicParser:
             return [StreamError(stream_error(self.provider, payload))]
         return _NOTHING  # ping, content_block_stop, and event types added later
 
-    def close(self) -> list[StreamEvent]:
+    def close(self) -> Sequence[StreamEvent]:
         return _NOTHING
 
-    def _delta(self, index: Any, delta: dict[str, Any]) -> list[StreamEvent]:
+    def _delta(self, index: Any, delta: dict[str, Any]) -> Sequence[StreamEvent]:
         kind = delta.get("type")
         if kind == "text_delta":
             text = delta.get("text")
@@ -101,7 +102,7 @@ class AnthropicParser:
             return [ReasoningDelta(thinking)] if thinking else _NOTHING
         return _NOTHING  # signature_delta, citations_delta, ...
 
-    def _block(self, index: Any, block: dict[str, Any]) -> list[StreamEvent]:
+    def _block(self, index: Any, block: dict[str, Any]) -> Sequence[StreamEvent]:
         kind = block.get("type")
         if kind == "tool_use":
             ordinal = self._tools[index] = len(self._tools)
@@ -117,7 +118,7 @@ class AnthropicParser:
             return [ReasoningDelta(block["thinking"])]
         return _NOTHING
 
-    def _usage(self, usage: dict[str, Any], *, final: bool) -> list[StreamEvent]:
+    def _usage(self, usage: dict[str, Any], *, final: bool) -> Sequence[StreamEvent]:
         """Cumulative counts overwrite earlier ones; a field left out keeps its last value."""
         for name in _INPUT_FIELDS:
             if isinstance(usage.get(name), int):

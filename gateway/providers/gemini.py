@@ -13,12 +13,11 @@ from gateway.config import ModelConfig
 from gateway.errors import BadRequest
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.gemini_stream import GeminiParser, parse_generation
-from gateway.translate.openai_request import refuse
+from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
     ChatResponse,
     ImagePart,
-    Message,
     TextPart,
     ToolCall,
     ToolResult,
@@ -60,7 +59,7 @@ def generate_body(chat: ChatRequest) -> dict[str, Any]:
     """A GenerateContentRequest. `user` has no Gemini field and is not forwarded."""
     if chat.parallel_tool_calls is False:
         raise refuse("parallel_tool_calls", "gemini", "Gemini cannot be limited to one call")
-    body: dict[str, Any] = {"contents": [_content(m, chat) for m in chat.messages]}
+    body: dict[str, Any] = {"contents": _contents(chat)}
     if chat.system:
         body["systemInstruction"] = {"parts": [{"text": chat.system}]}
     config: dict[str, Any] = {}
@@ -94,9 +93,20 @@ def generate_body(chat: ChatRequest) -> dict[str, Any]:
     return body
 
 
-def _content(message: Message, chat: ChatRequest) -> dict[str, Any]:
-    role = "model" if message.role == "assistant" else "user"
-    return {"role": role, "parts": [_part(p, chat) for p in message.parts]}
+def _contents(chat: ChatRequest) -> list[dict[str, Any]]:
+    """Turns as contents; consecutive turns of one role are merged, so the answers to
+    parallel calls (one OpenAI `tool` message each) follow their calls in one content."""
+    out: list[dict[str, Any]] = []
+    for message in chat.messages:
+        role = "model" if message.role == "assistant" else "user"
+        parts = [_part(p, chat) for p in message.parts]
+        if not parts:
+            continue
+        if out and out[-1]["role"] == role:
+            out[-1]["parts"].extend(parts)
+        else:
+            out.append({"role": role, "parts": parts})
+    return out
 
 
 def _part(part: Any, chat: ChatRequest) -> dict[str, Any]:

@@ -9,6 +9,7 @@ the completion. A `functionCall` arrives whole: its `args` become one arguments 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ from gateway.translate.types import (
     Usage,
 )
 
-_NOTHING: list[StreamEvent] = []
+_NOTHING: tuple[StreamEvent, ...] = ()
 
 
 def new_call_prefix() -> str:
@@ -57,7 +58,7 @@ class GeminiParser:
         self._finished = False
         self._prefix = new_call_prefix()
 
-    def feed(self, event: SSEEvent) -> list[StreamEvent]:
+    def feed(self, event: SSEEvent) -> Sequence[StreamEvent]:
         data = event.data
         if not data:
             return _NOTHING
@@ -100,7 +101,7 @@ class GeminiParser:
             out.append(ToolCallStart(index, call_id, str(call.get("name"))))
             out.append(ToolCallDelta(index, orjson.dumps(call.get("args") or {}).decode()))
 
-    def close(self) -> list[StreamEvent]:
+    def close(self) -> Sequence[StreamEvent]:
         return [StreamEnd()] if self._finished else _NOTHING
 
 

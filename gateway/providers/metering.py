@@ -5,6 +5,7 @@ The meter's `finish_reason` uses the neutral (OpenAI) vocabulary whatever the ve
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.streaming.meter import Meter
@@ -27,9 +28,9 @@ from gateway.translate.types import (
 class StreamParser(Protocol):
     """Turns a vendor's SSE events into neutral events, one SSE event at a time."""
 
-    def feed(self, event: SSEEvent) -> list[StreamEvent]: ...
+    def feed(self, event: SSEEvent) -> Sequence[StreamEvent]: ...
 
-    def close(self) -> list[StreamEvent]:
+    def close(self) -> Sequence[StreamEvent]:
         """The upstream reached EOF: events that only the end of the stream completes."""
         ...
 

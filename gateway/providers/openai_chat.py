@@ -9,8 +9,8 @@ import orjson
 from gateway.errors import BadRequest
 from gateway.providers.errors import stream_error
 from gateway.streaming.sse import SSEEvent
-from gateway.translate.openai_request import refuse
 from gateway.translate.reasons import from_openai
+from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
     ChatResponse,

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import BadRequest
-from gateway.translate.openai_request import refuse
+from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
     ImagePart,

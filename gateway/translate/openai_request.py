@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import BadRequest
+from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
     ImagePart,
@@ -54,16 +55,6 @@ _DEFAULTS: dict[str, tuple[Any, ...]] = {
     "logit_bias": ({},),
     "service_tier": ("auto", "default"),
 }
-
-
-_API_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Gemini"}
-
-
-def refuse(field: str, target: str, why: str = "") -> BadRequest:
-    """A 400 for a field the `target` provider kind has no equivalent for."""
-    reason = f" ({why})" if why else ""
-    api = _API_NAMES.get(target, target)
-    return BadRequest(f"'{field}' cannot be translated to the {api} API{reason}", param=field)
 
 
 def decode_chat(body: dict[str, Any], target: str) -> ChatRequest:

@@ -114,7 +114,7 @@ def test_openai_chat_to_gemini() -> None:
         "temperature": 0.2,
         "stopSequences": ["END"],
     }
-    model, result_1, result_2, user = body["contents"]
+    model, answers = body["contents"]
     assert model == {
         "role": "model",
         "parts": [
@@ -122,12 +122,14 @@ def test_openai_chat_to_gemini() -> None:
             {"functionCall": {"name": "get_time", "args": {}}},
         ],
     }
-    # Gemini answers a call by the function's name, found from the call id
-    assert result_1["parts"] == [
-        {"functionResponse": {"name": "get_weather", "response": {"output": "rain"}}}
-    ]
-    assert result_2["parts"][0]["functionResponse"]["name"] == "get_time"
-    assert user["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": PNG}}
+    # Gemini answers a call by the function's name, found from the call id; the answers to
+    # parallel calls and the next user turn are merged into one content
+    assert answers["role"] == "user"
+    assert answers["parts"][0] == {
+        "functionResponse": {"name": "get_weather", "response": {"output": "rain"}}
+    }
+    assert answers["parts"][1]["functionResponse"]["name"] == "get_time"
+    assert answers["parts"][3] == {"inlineData": {"mimeType": "image/png", "data": PNG}}
     assert body["tools"] == [
         {
             "functionDeclarations": [
