@@ -11,7 +11,7 @@ import anthropic
 import openai
 import pytest
 
-from .vendors import closed_record, ledger_record, new_tag, say, tokens_after
+from .vendors import closed_record, ledger_record, new_tag, one_record, say, tokens_after
 
 SLOW = "tps=20 tokens=200"
 
@@ -112,3 +112,23 @@ def test_non_stream_abandoned_by_client_timeout(gateway, sim, model: str) -> Non
     record = closed_record(sim, tag)
     assert record["completed"] is False
     assert record["closed_at"] - started < 1.5  # the 3 s generation was cut short
+
+
+def test_drained_anthropic_stream_records_the_final_usage(gateway, sim) -> None:
+    """`on_cancel: drain` reads on to `message_stop`, whose usage is the exact bill."""
+    tag = new_tag()
+    drainer = anthropic.Anthropic(base_url=gateway.url, api_key="key-drain", max_retries=0)
+    with drainer.messages.stream(
+        model="claude-test",
+        max_tokens=100,
+        messages=[{"role": "user", "content": say(tag, "tps=100 tokens=30")}],
+    ) as s:
+        call_id = s.response.headers["x-gateway-request-id"]
+        next(iter(s.text_stream))
+    deadline = time.monotonic() + 5
+    while not one_record(sim, tag)["completed"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert one_record(sim, tag)["tokens_sent"] == 30
+    row = ledger_record(gateway, call_id)
+    assert (row["status"], row["token_source"]) == ("cancelled", "usage")
+    assert row["billed_completion_tokens"] == 30 and row["completion_tokens"] < 30
