@@ -76,7 +76,8 @@ class _SimulatorMount:
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
         path = scope.get("path", "")
         if scope["type"] == "http" and path.startswith(SIM_MOUNT + "/"):
-            scope = dict(scope, path=path[len(SIM_MOUNT):], raw_path=None)
+            root = scope.get("root_path", "") + SIM_MOUNT
+            scope = dict(scope, path=path[len(SIM_MOUNT):], raw_path=None, root_path=root)
             await self.sim(scope, receive, send)
             return
         await self.app(scope, receive, send)
