@@ -49,8 +49,12 @@ async def _admin(url: str, statement: str) -> None:
 
     parsed = make_url(url)
     conn = await asyncpg.connect(
-        host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username,
-        password=parsed.password, database=parsed.database or "postgres", timeout=5,
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        database=parsed.database or "postgres",
+        timeout=5,
     )
     try:
         await conn.execute(statement)
