@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import pool, text
+from sqlalchemy import make_url, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -44,7 +44,10 @@ def run_migrations(connection: Connection) -> None:
 
 
 async def run_async() -> None:
-    engine = create_async_engine(database_url(), poolclass=pool.NullPool)
+    url = make_url(database_url())
+    # An unreachable Postgres fails in seconds, not asyncpg's default minute.
+    connect_args = {"timeout": 10} if url.get_backend_name() == "postgresql" else {}
+    engine = create_async_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_migrations)

@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from tests.servers import ServerProcess, gateway_config, start_gateway, start_sim
+from tests.services import PostgresDatabases, check_redis, postgres_url, redis_url
 
 
 @pytest.fixture(scope="session")
@@ -30,6 +31,24 @@ def gateway(tmp_session: Path, sim: ServerProcess) -> Iterator[ServerProcess]:
     server = start_gateway(tmp_session, gateway_config(sim.url))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresDatabases]:
+    """Throwaway Postgres databases (`postgres.new()` -> URL), dropped at the end; skipped (or
+    failed under GATEWAY_TEST_REQUIRE_SERVICES=1) when Postgres is unreachable."""
+    databases = PostgresDatabases(postgres_url())
+    databases.check()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The test Redis URL; skipped (or failed, as above) when Redis is unreachable."""
+    url = redis_url()
+    check_redis(url)
+    return url
 
 
 @pytest.fixture

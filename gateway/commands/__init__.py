@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from gateway.config import ConfigError, Settings, load_settings
@@ -19,7 +19,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         sys.exit(f"gateway: {exc}")
 
 
-def run(command: Callable[[argparse.Namespace], Awaitable[Any]]) -> Callable[..., None]:
+def run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> Callable[..., None]:
     """An argparse handler running an async command; gateway errors exit with their message."""
 
     def handler(args: argparse.Namespace) -> None:

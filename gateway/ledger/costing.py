@@ -14,7 +14,6 @@ from typing import Any
 from gateway import tokens
 from gateway.calls import Call
 from gateway.ledger.prompts import prompt_tokens
-from gateway.streaming.meter import Meter
 
 MILLION = 1_000_000
 
@@ -25,14 +24,6 @@ class Tokens:
     delivered: int  # completion tokens the client received
     billed: int  # completion tokens the provider bills
     source: str  # usage | counted | estimated
-
-
-def delivered_text(meter: Meter) -> str:
-    """What reached the client: with `drain`, only what was relayed before it left."""
-    gone_at = getattr(meter, "delivered_at_gone", None)
-    if gone_at is None:
-        return meter.delivered_text
-    return "".join(meter.delivered[:gone_at])
 
 
 def needs_tokenizer(call: Call) -> bool:
@@ -62,13 +53,13 @@ def meter_tokens(call: Call, billing_after_cancel: str = "delivered") -> Tokens:
     completion = meter.completion_tokens
     if completion is None:
         from_usage = from_usage and not meter.delivered  # embeddings report no completion
-        completion = tokens.count(delivered_text(meter), model)
+        completion = tokens.count(meter.delivered_text, model)
     return Tokens(prompt, completion, completion, "usage" if from_usage else "counted")
 
 
 def _cancelled_tokens(call: Call, model: str, policy: str) -> Tokens:
     meter = call.meter
-    delivered = tokens.count(delivered_text(meter), model)
+    delivered = tokens.count(meter.delivered_text, model)
     prompt = meter.prompt_tokens
     if prompt is None:
         prompt = prompt_tokens(call.request_body, model)

@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, event, make_url
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.sql.dml import Insert
 
 from gateway.config import Settings
 from gateway.ledger import migrate
@@ -86,9 +84,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def insert_for(engine: AsyncEngine, table: Table) -> Any:
+def insert_for(engine: AsyncEngine, table: Table) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which has `on_conflict_do_nothing/do_update`."""
-    return (pg_insert if engine.dialect.name == "postgresql" else sqlite_insert)(table)
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 class Database:
@@ -141,9 +141,8 @@ class Database:
         async with self.engine.begin() as conn:
             await conn.execute(statement, rows)
 
-    def insert_calls(self) -> Insert:
-        statement: Insert = insert_for(self.engine, calls)
-        return statement.on_conflict_do_nothing(index_elements=["id"])
+    def insert_calls(self) -> postgresql.Insert | sqlite.Insert:
+        return insert_for(self.engine, calls).on_conflict_do_nothing(index_elements=["id"])
 
     async def write_calls(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert ledger rows; a row whose id is already there is skipped (idempotent)."""

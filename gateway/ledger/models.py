@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import JSON, DateTime, Double, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -88,8 +99,8 @@ class CallRecord(Base):
     )
 
 
-workloads = Workload.__table__
-api_keys = ApiKey.__table__
-calls = CallRecord.__table__
+workloads = cast(Table, Workload.__table__)
+api_keys = cast(Table, ApiKey.__table__)
+calls = cast(Table, CallRecord.__table__)
 metadata = Base.metadata
 CALL_COLUMNS = tuple(column.name for column in calls.columns)

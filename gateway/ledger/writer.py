@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -50,7 +50,7 @@ class LedgerWriter:
         file_spool: FileSpool,
         redis_spool: Spool | None = None,
         *,
-        billing: dict[str, str] | None = None,
+        billing: Mapping[str, str] | None = None,
         batch_size: int = 500,
         interval: float = 0.2,
         max_queue: int = 10_000,

@@ -8,15 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import PostgresDatabases, check_redis, postgres_url, redis_url
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresDatabases]:
-    databases = PostgresDatabases(postgres_url())
-    databases.check()
-    yield databases
-    databases.drop_all()
+from tests.services import PostgresDatabases
 
 
 @pytest.fixture
@@ -36,13 +28,6 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/ledger.db"
     return request.getfixturevalue("postgres").new()
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> str:
-    url = redis_url()
-    check_redis(url)
-    return url
 
 
 @pytest.fixture

