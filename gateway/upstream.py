@@ -8,6 +8,7 @@ One `ClientSession` per provider gives each its own connection limit and keep-al
 from __future__ import annotations
 
 import aiohttp
+from yarl import URL
 
 from gateway.providers.base import Provider, UpstreamRequest
 
@@ -15,6 +16,7 @@ from gateway.providers.base import Provider, UpstreamRequest
 class UpstreamPool:
     def __init__(self) -> None:
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._urls: dict[str, URL] = {}  # parsed once: yarl parsing shows in the profile
 
     def session(self, provider: Provider) -> aiohttp.ClientSession:
         session = self._sessions.get(provider.name)
@@ -34,15 +36,17 @@ class UpstreamPool:
                 ),
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent",),
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
             self._sessions[provider.name] = session
         return session
 
     async def send(self, provider: Provider, request: UpstreamRequest) -> aiohttp.ClientResponse:
         """POST the request; the caller owns (and must close or release) the response."""
-        return await self.session(provider).post(
-            request.url, data=request.body, headers=request.headers
-        )
+        url = self._urls.get(request.url)
+        if url is None:
+            url = self._urls[request.url] = URL(request.url)
+        return await self.session(provider).post(url, data=request.body, headers=request.headers)
 
     async def get(self, provider: Provider, url: str, headers: dict[str, str]) -> bytes:
         async with self.session(provider).get(url, headers=headers) as response:

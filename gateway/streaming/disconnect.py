@@ -26,26 +26,46 @@ class ClientGone(Exception):
 
 
 class DisconnectWatch:
-    """One watcher per call, started once the request body has been read."""
+    """One watcher per call, started once the request body has been read.
 
-    __slots__ = ("_task", "gone_at", "enabled", "_on_gone")
+    The work runs in the caller's own task (no task per call on the hot path); when the client
+    leaves, the watcher cancels that task and `run` turns the cancellation into `ClientGone`.
+    """
+
+    __slots__ = ("_task", "_main", "_drain", "_aborting", "gone_at", "drained", "enabled",
+                 "_on_gone")
 
     def __init__(
         self, receive: Receive, *, enabled: bool = True, on_gone: Callable[[], None] | None = None
     ) -> None:
         self.gone_at: float | None = None
+        self.drained = False
         self.enabled = enabled
         self._on_gone = on_gone
+        self._main: asyncio.Task[Any] | None = None  # set only while `run` awaits the work
+        self._drain: Callable[[], float | None] | None = None
+        self._aborting = False
         self._task: asyncio.Task[None] = asyncio.ensure_future(self._wait(receive))
 
     async def _wait(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                self.gone_at = time.perf_counter()
-                if self._on_gone is not None:
-                    self._on_gone()
-                return
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        main = self._main
+        if main is None:
+            return  # the call was over (uvicorn reports a disconnect after a full response)
+        self.gone_at = time.perf_counter()
+        if self._on_gone is not None:
+            self._on_gone()
+        if not self.enabled:
+            return
+        grace = self._drain() if self._drain is not None else None
+        if grace:
+            self.drained = True
+            await asyncio.sleep(grace)  # cancelled by `stop` if the work ends first
+            self.drained = False
+        if self._main is main:
+            self._aborting = True
+            main.cancel()
 
     @property
     def gone(self) -> bool:
@@ -57,30 +77,21 @@ class DisconnectWatch:
         `drain`, asked at the moment the client leaves, may grant seconds to let the work run
         on (reading the upstream to its end for the exact usage) before it is cancelled.
         """
-        task: asyncio.Future[T] = asyncio.ensure_future(work)
-        if not self.enabled:
-            return await task
-        done, _ = await asyncio.wait({task, self._task}, return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        grace = drain() if drain is not None else None
-        if grace:
-            done, _ = await asyncio.wait({task}, timeout=grace)
-            if task in done:
-                if not task.cancelled():
-                    task.exception()
-                raise ClientGone(None, drained=True)
-        task.cancel()
-        await _settle(task)
-        assert self.gone_at is not None
-        raise ClientGone(time.perf_counter() - self.gone_at)
+        self._drain = drain
+        self._main = main = asyncio.current_task()
+        try:
+            result = await work
+        except asyncio.CancelledError:
+            if not self._aborting:
+                raise
+            main.uncancel()
+            assert self.gone_at is not None
+            raise ClientGone(time.perf_counter() - self.gone_at) from None
+        finally:
+            self._main = None
+        if self.drained:
+            raise ClientGone(None, drained=True)
+        return result
 
     def stop(self) -> None:
         self._task.cancel()
-
-
-async def _settle(task: asyncio.Future[Any]) -> None:
-    """Wait for a cancelled task to finish its cleanup (closing the upstream connection)."""
-    await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # retrieved so asyncio does not log it; the call is over anyway
