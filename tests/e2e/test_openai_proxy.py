@@ -172,3 +172,12 @@ def test_unknown_route_is_openai_shaped_404(gateway) -> None:
     response = httpx.get(f"{gateway.url}/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"]["type"] == "not_found_error"
+
+
+def test_route_errors_under_messages_use_anthropic_shape(gateway) -> None:
+    response = httpx.get(f"{gateway.url}/v1/messages", headers={"x-api-key": "key-chat"})
+    assert response.status_code == 405
+    assert response.json()["type"] == "error"
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    missing = httpx.post(f"{gateway.url}/v1/messages/nothing", json={})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
