@@ -13,8 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
 from gateway.api import anthropic as anthropic_api
+from gateway.api import dashboard, ops
 from gateway.api import openai as openai_api
-from gateway.api import ops
 from gateway.api.admin import router as admin_router
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.config import Settings
@@ -22,6 +22,7 @@ from gateway.defaults import SIM_MOUNT
 from gateway.errors import BadRequest, GatewayError, NotFound, openai_error
 from gateway.ledger import LedgerSink
 from gateway.ledger.service import Ledger
+from gateway.shutdown import on_termination
 from gateway.state import GatewayState
 
 log = logging.getLogger("gateway")
@@ -37,6 +38,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.start()
+        stop_watching = on_termination(state.begin_shutdown)
         if settings.simulator:
             log.info(
                 "no provider credentials found: serving the built-in simulator's models (%s)",
@@ -45,6 +47,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
         try:
             yield
         finally:
+            stop_watching()
             await state.close()
 
     app = FastAPI(
@@ -55,6 +58,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.router.routes.extend(openai_api.routes(state))
     app.router.routes.extend(anthropic_api.routes(state))
     app.include_router(ops.router)
+    app.include_router(dashboard.router)
     app.include_router(admin_router)
     _install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)

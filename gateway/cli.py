@@ -34,7 +34,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _configure_logging(settings.log_level)
     options = dict(
         host=settings.host, port=settings.port, loop="uvloop", http="httptools",
-        log_level=settings.log_level, access_log=False, timeout_graceful_shutdown=30,
+        log_level=settings.log_level, access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace,
     )
     log.info("gateway %s listening on http://%s:%d", __version__, settings.host, settings.port)
     if settings.workers > 1:

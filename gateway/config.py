@@ -130,12 +130,15 @@ class Settings(_Strict):
     abort_on_disconnect: bool = True
     drain_max_concurrent: int = Field(64, ge=0)
     drain_timeout: float = 60.0
+    shutdown_grace: float = 30.0  # on SIGTERM: how long open calls may run on before the exit
     simulator: bool = False
     providers: list[ProviderConfig] = Field(default_factory=list)
     models: list[ModelConfig] = Field(default_factory=list)
     workloads: list[WorkloadConfig] = Field(default_factory=list)
 
-    _durations = field_validator("drain_timeout", mode="before")(parse_duration)
+    _durations = field_validator("drain_timeout", "shutdown_grace", mode="before")(
+        parse_duration
+    )
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)

@@ -30,6 +30,7 @@ class GatewayState:
         self.pool = UpstreamPool()
         self.ledger: LedgerSink = ledger or NullLedger()
         self.ready = False
+        self.shutting_down = False
         self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call)
 
     def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:
@@ -50,8 +51,16 @@ class GatewayState:
         await self.ledger.start()
         self.ready = True
 
+    def begin_shutdown(self) -> None:
+        """SIGTERM arrived: answer not-ready at once while open calls finish (signal-safe)."""
+        self.shutting_down = True
+
     async def readiness(self) -> dict[str, bool]:
-        return {"started": self.ready, "providers": bool(self.providers)}
+        return {
+            "started": self.ready,
+            "providers": bool(self.providers),
+            "accepting": not self.shutting_down,
+        }
 
     async def close(self) -> None:
         self.ready = False

@@ -1,0 +1,109 @@
+"""The built-in dashboard: `GET /dashboard` (static page) and its data, `/v1/gateway/dashboard`.
+
+The page itself holds no figures; it asks for the admin key and sends it with every data
+request, so without the key nothing but the sign-in form is shown.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from gateway import metric_summary
+from gateway.api.admin.deps import AdminIdentity, LedgerDep, database_errors
+from gateway.errors import NotFound
+from gateway.ledger.queries import MONEY
+from gateway.ledger.timespec import parse_window
+
+router = APIRouter(include_in_schema=False)
+
+ASSETS = {
+    "dashboard.html": "text/html; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard.css": "text/css; charset=utf-8",
+}
+SECURITY_HEADERS = {
+    "content-security-policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+COUNTS = (
+    "requests",
+    "completed",
+    "cancelled",
+    "failed",
+    "prompt_tokens",
+    "completion_tokens",
+    "cancelled_completion_tokens",
+)
+
+
+@cache
+def _asset(name: str) -> bytes:
+    return resources.files("gateway").joinpath("static", name).read_bytes()
+
+
+def _static(name: str) -> Response:
+    if name not in ASSETS:
+        raise NotFound(f"no dashboard asset {name!r}")
+    return Response(_asset(name), media_type=ASSETS[name], headers=SECURITY_HEADERS)
+
+
+@router.get("/dashboard")
+async def page() -> Response:
+    """The page shell (no figures: they are fetched with the admin key)."""
+    return _static("dashboard.html")
+
+
+@router.get("/dashboard/{name}")
+async def asset(name: str) -> Response:
+    return _static(name)
+
+
+def spend_split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-workload spend split into completed and cancelled (plus savings), and the totals.
+
+    `cost_usd` includes the cancelled calls' cost; what is left is the completed calls' (and
+    any partial bill of a failed call).
+    """
+    workloads = []
+    totals: dict[str, Any] = dict.fromkeys((*COUNTS, *MONEY, "completed_cost_usd"), 0)
+    for row in rows:
+        split = {name: row[name] for name in ("workload", *COUNTS, *MONEY)}
+        split["completed_cost_usd"] = round(row["cost_usd"] - row["cancelled_cost_usd"], 10)
+        workloads.append(split)
+        for name in totals:
+            totals[name] += split[name]
+    for name in (*MONEY, "completed_cost_usd"):
+        totals[name] = round(totals[name], 10)
+    return workloads, totals
+
+
+@router.get("/v1/gateway/dashboard")
+async def figures(
+    request: Request, _: AdminIdentity, ledger: LedgerDep, since: str | None = None
+) -> JSONResponse:
+    """Spend per workload from the ledger and this gateway's measured latencies (admin)."""
+    start, _end = parse_window(since, None)
+    with database_errors():
+        rows = await ledger.queries.spend(["workload"], start)
+    workloads, totals = spend_split(rows)
+    body = {
+        "object": "gateway.dashboard",
+        "generated_at": datetime.now(UTC).isoformat(),
+        "since": since or None,
+        "workloads": workloads,
+        "totals": totals,
+        "metrics": metric_summary.summary(),
+        "workers": request.app.state.gateway.settings.workers,
+    }
+    return JSONResponse(body, headers={"cache-control": "no-store"})
