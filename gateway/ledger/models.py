@@ -28,7 +28,7 @@ NAMING = {
 }
 
 Timestamp = DateTime(timezone=True)
-Document = JSON().with_variant(JSONB(), "postgresql")
+Document = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class Base(DeclarativeBase):

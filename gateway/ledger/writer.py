@@ -2,10 +2,10 @@
 
 `record()` only appends to a bounded in-memory queue. A background task costs the calls
 (the tokenizer runs in a thread), counts them in the metrics, and inserts up to `batch_size`
-rows at a time. When the database is unreachable the rows go to a spool (Redis when
-configured, else a local file; the file is also the fallback for Redis) and are replayed once
-it answers again. Shutdown writes or spools everything still queued.
-"""
+rows at a time (small batches: each holds the event loop for a millisecond or two). When the
+database is unreachable the rows go to a spool (Redis when configured, else a local file; the
+file is also the fallback for Redis) and are replayed once it answers again. Shutdown writes
+or spools everything still queued."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class LedgerWriter:
         redis_spool: Spool | None = None,
         *,
         billing: Mapping[str, str] | None = None,
-        batch_size: int = 500,
+        batch_size: int = 100,
         interval: float = 0.2,
         max_queue: int = 10_000,
         write_timeout: float = 10.0,
@@ -80,7 +80,7 @@ class LedgerWriter:
     def record(self, call: Call) -> None:
         """Queue a finished call: O(1), no I/O unless the queue is full (then it spools)."""
         if len(self._queue) >= self.max_queue or self._closing:
-            self.file_spool.push_now([self._row(call)])
+            self.file_spool.push_now(self._rows([call]))
         else:
             self._queue.append(call)
             if len(self._queue) >= self.batch_size:
@@ -139,11 +139,14 @@ class LedgerWriter:
             rows = await asyncio.to_thread(self._rows, batch)
         else:
             rows = self._rows(batch)
+            await asyncio.sleep(0)  # let requests run between metering and the insert
         rows, self._unspooled = self._unspooled + rows, []
         await self._store(rows)
 
     def _rows(self, batch: list[Call]) -> Rows:
-        return [self._row(call) for call in batch]
+        rows = [self._row(call) for call in batch]
+        observe_rows(rows)
+        return rows
 
     def _row(self, call: Call) -> dict[str, Any]:
         billing = self.billing.get(call.provider, "delivered")
@@ -152,7 +155,6 @@ class LedgerWriter:
         except Exception:
             log.exception("ledger: could not meter call %s; recorded with zero tokens", call.id)
             row = costing.row_for(call, billing, costing.Tokens(0, 0, 0, "estimated"))
-        observe_row(row)
         return row
 
     async def _store(self, rows: Rows) -> None:
@@ -243,17 +245,26 @@ def describe(exc: BaseException) -> str:
     return (text[0][:300] if text else "") or type(cause).__name__
 
 
-def observe_row(row: dict[str, Any]) -> None:
-    """Token and cost counters: prompt, completion (delivered) and cancelled (billed, not
-    delivered) tokens; spend and the spend on cancelled calls."""
-    labels = (row["workload"], row["model"])
-    TOKENS.labels(*labels, "prompt").inc(row["prompt_tokens"])
-    TOKENS.labels(*labels, "completion").inc(row["completion_tokens"])
-    undelivered = row["billed_completion_tokens"] - row["completion_tokens"]
-    if undelivered > 0:
-        TOKENS.labels(*labels, "cancelled").inc(undelivered)
-    COST.labels(*labels).inc(row["cost_usd"])
-    if row["cancelled_cost_usd"]:
-        CANCELLED_COST.labels(*labels).inc(row["cancelled_cost_usd"])
-    if row["batch_savings_usd"]:
-        BATCH_SAVINGS.labels(*labels).inc(row["batch_savings_usd"])
+def observe_rows(rows: Rows) -> None:
+    """Token and cost counters, added once per (workload, model) per batch: prompt, completion
+    (delivered) and cancelled (billed, not delivered) tokens; spend; spend on cancelled calls;
+    batch savings."""
+    sums: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        total = sums.setdefault((row["workload"], row["model"]), [0, 0, 0, 0.0, 0.0, 0.0])
+        total[0] += row["prompt_tokens"]
+        total[1] += row["completion_tokens"]
+        total[2] += max(0, row["billed_completion_tokens"] - row["completion_tokens"])
+        total[3] += row["cost_usd"]
+        total[4] += row["cancelled_cost_usd"]
+        total[5] += row["batch_savings_usd"]
+    for labels, (prompt, completion, cancelled, cost, cancelled_cost, savings) in sums.items():
+        TOKENS.labels(*labels, "prompt").inc(prompt)
+        TOKENS.labels(*labels, "completion").inc(completion)
+        if cancelled:
+            TOKENS.labels(*labels, "cancelled").inc(cancelled)
+        COST.labels(*labels).inc(cost)
+        if cancelled_cost:
+            CANCELLED_COST.labels(*labels).inc(cancelled_cost)
+        if savings:
+            BATCH_SAVINGS.labels(*labels).inc(savings)
