@@ -174,8 +174,14 @@
   }
 
   function queueSection(metrics) {
-    const rows = metrics.batch_queue_depth.map((r) => Object.assign({ key: r.provider + "/" + r.model }, r));
-    if (!rows.length) return section("queue", "Batch queue depth", empty("No batch calls queued."));
+    const lanes = metrics.batch_queue_depth;
+    const rows = lanes.filter((r) => r.value > 0)
+      .map((r) => Object.assign({ key: r.provider + "/" + r.model }, r))
+      .sort((a, b) => b.value - a.value);
+    if (!rows.length) {
+      const watched = lanes.length ? ` (${lanes.length} lane${lanes.length > 1 ? "s" : ""} watched)` : "";
+      return section("queue", "Batch queue depth", empty("No batch calls queued" + watched + "."));
+    }
     const deepest = maxOf(rows, (r) => r.value);
     const columns = [
       { field: "provider", title: "Provider" },

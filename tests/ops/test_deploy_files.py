@@ -312,3 +312,41 @@ def test_kubernetes_scrape_config_keeps_the_api_pods() -> None:
         keep[("__meta_kubernetes_pod_annotation_prometheus_io_scrape",)]
         == annotations["prometheus.io/scrape"]
     )
+
+
+def operations_section() -> str:
+    readme = (files.ROOT / "README.md").read_text()
+    return readme.split("## Operations\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_deploy_section_matches_the_files() -> None:
+    section = operations_section()
+    for path in re.findall(r"`((?:deploy/|tests/ops/)[\w/.-]+)`", section):
+        assert (files.ROOT / path).exists(), path
+    assert (files.ROOT / "Dockerfile").exists() and (files.ROOT / "docker-compose.yml").exists()
+    documented = set(re.findall(r"--from-literal=([a-z-]+)=", section)) | {"etl-key"}
+    referenced = {
+        item["valueFrom"]["secretKeyRef"]["key"]
+        for _, container in files.gateway_containers(DOCS)
+        for item in container.get("env", [])
+    }
+    assert documented == referenced
+    for service in re.findall(r"`(\w+)`(?: \(|,)", section.split("**docker compose**")[1][:600]):
+        assert service in COMPOSE["services"], service
+    suffix = {"counter": "", "gauge": "", "histogram": "_bucket"}
+    table = re.findall(r"^\| `(gateway_[a-z_]+)` \| (\w+) \|([^|]*)\|", section, re.M)
+    listed = {}
+    for name, type_, labels in table:
+        sample = name + suffix[type_]
+        listed[sample] = {label.strip(" `") for label in labels.split(",") if label.strip()}
+    known = exported()
+    assert listed.keys() == {
+        n
+        for n in known
+        if n.endswith(("_total", "_bucket"))
+        or n in {"gateway_batch_queue_depth", "gateway_ledger_pending"}
+    }
+    for sample, labels in listed.items():
+        assert labels == known[sample] - {"le"}, sample
+    for variable in re.findall(r"`(GATEWAY_[A-Z_]+)", section):
+        assert variable in SETTINGS_VARS | DOCUMENTED_VARS, variable
