@@ -13,7 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
 from gateway.api import anthropic as anthropic_api
+from gateway.api import batches as batches_api
 from gateway.api import dashboard, ops
+from gateway.api import files as files_api
 from gateway.api import openai as openai_api
 from gateway.api.admin import router as admin_router
 from gateway.api.request_id import RequestIdMiddleware
@@ -60,6 +62,8 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(dashboard.router)
     app.include_router(admin_router)
+    app.include_router(files_api.router)
+    app.include_router(batches_api.router)
     _install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:

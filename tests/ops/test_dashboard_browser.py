@@ -12,6 +12,7 @@ import pytest
 from tests.ops.traffic import (
     ADMIN_KEY,
     HELLO,
+    admin_get,
     metric_sum,
     sdk,
     spend_by_workload,
@@ -132,3 +133,30 @@ def _keep_screenshot(request, tmp_path: Path):
     shot = tmp_path / "dashboard.png"
     if shot.exists():
         print(f"dashboard screenshot: {shot}")
+
+
+def test_dashboard_draws_batch_savings_and_queued_calls(busy_gateway, browser, tmp_path) -> None:
+    """Figures the test traffic cannot produce yet, served to the page as data."""
+    payload = admin_get(busy_gateway.url, "/v1/gateway/dashboard")
+    row = payload["workloads"][0] | {"workload": "nightly-etl", "batch_savings_usd": 1234.5}
+    payload["workloads"].append(row)
+    payload["metrics"]["batch_queue_depth"] = [
+        {"provider": "openai", "model": "gpt-4o-mini", "value": 1200},
+        {"provider": "openai", "model": "gpt-4o", "value": 0},
+        {"provider": "anthropic", "model": "claude-haiku-4-5", "value": 35},
+    ]
+    page = browser.new_page(viewport={"width": 1440, "height": 900})
+    page.route("**/v1/gateway/dashboard*", lambda route: route.fulfill(json=payload))
+    page.goto(f"{busy_gateway.url}/dashboard")
+    page.fill("#admin-key", ADMIN_KEY)
+    page.click("button[type=submit]")
+    page.wait_for_selector('tr[data-workload="nightly-etl"]')
+    savings = page.locator('tr[data-workload="nightly-etl"] [data-field="batch_savings_usd"]')
+    assert savings.inner_text() == "$1,234.50"
+    assert page.locator('tr[data-workload="nightly-etl"] rect.savings').count() == 1
+    queued = page.locator("#queue tbody tr")
+    assert queued.count() == 2  # empty lanes are left out, the deepest first
+    assert queued.nth(0).get_attribute("data-key") == "openai/gpt-4o-mini"
+    assert queued.nth(0).locator('[data-field="value"]').inner_text() == "1,200"
+    page.screenshot(path=str(tmp_path / "dashboard-batch.png"), full_page=True)
+    page.close()
