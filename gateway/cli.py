@@ -29,7 +29,8 @@ def _configure_logging(level: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    overrides = {"host": args.host, "port": args.port, "workers": args.workers}
+    overrides = {"host": args.host, "port": args.port, "workers": args.workers,
+                 "batch_worker": False if args.no_worker else None}
     settings = _settings(args, **overrides)
     _configure_logging(settings.log_level)
     options = dict(
@@ -46,6 +47,14 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from gateway.app import create_app
 
     uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    from gateway.commands.worker import run
+
+    settings = _settings(args)
+    _configure_logging(settings.log_level)
+    run(settings)
 
 
 def cmd_sim(args: argparse.Namespace) -> None:
@@ -71,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--no-worker", action="store_true",
+                       help="do not run the batch worker in this process (run `gateway worker`)")
     serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the batch worker alone (scale it separately)")
+    worker.add_argument("--config", help="YAML config file")
+    worker.set_defaults(func=cmd_worker)
 
     from gateway.sim import cli as sim_cli
 

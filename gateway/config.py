@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.defaults import default_document
 
@@ -24,6 +32,7 @@ RoutingMode = Literal["auto", "stream", "sync", "batch"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_CALLBACK_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9_.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
 class ConfigError(Exception):
@@ -72,6 +81,8 @@ class ProviderConfig(_Strict):
     read_timeout: float = 600.0
     max_connections: int = Field(1000, ge=1)
     headers: dict[str, str] = Field(default_factory=dict)
+    # emulated lane: start no new call while this many interactive calls are in flight (0: never)
+    batch_yield_inflight: int = Field(8, ge=0)
 
     _durations = field_validator(
         "batch_max_wait", "connect_timeout", "read_timeout", mode="before"
@@ -126,6 +137,17 @@ class Settings(_Strict):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     redis_url: str | None = None
     admin_key: SecretStr | None = None
+    # The batch lane (gateway/batch): worker, leases, polling, files and callbacks.
+    batch_worker: bool = True  # `gateway serve` runs the batch worker in-process
+    batch_lease: float = 30.0  # a worker's hold on a running call or a queue entry
+    batch_poll_interval: float = 5.0  # first poll of a provider job; doubles up to ...
+    batch_poll_max: float = 300.0
+    batch_reconcile_interval: float = 5.0  # re-enqueue queued calls the queue lost
+    batch_max_attempts: int = Field(3, ge=1)  # runs of a call (expired or retryable failures)
+    batch_file_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    callback_allowed_hosts: list[str] = Field(default_factory=list)
+    callback_secret: SecretStr | None = None
+    callback_max_attempts: int = Field(8, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     abort_on_disconnect: bool = True
     drain_max_concurrent: int = Field(64, ge=0)
@@ -139,6 +161,41 @@ class Settings(_Strict):
     _durations = field_validator("drain_timeout", "shutdown_grace", mode="before")(
         parse_duration
     )
+
+    _batch_durations = field_validator(
+        "batch_lease", "batch_poll_interval", "batch_poll_max", "batch_reconcile_interval",
+        mode="before",
+    )(parse_duration)
+
+    @field_validator("batch_lease", "batch_poll_interval", "batch_reconcile_interval")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than zero")
+        return value
+
+    @field_validator("callback_allowed_hosts", mode="before")
+    @classmethod
+    def _host_list(cls, value: Any) -> Any:
+        if isinstance(value, str):  # GATEWAY_CALLBACK_ALLOWED_HOSTS=a.example,b.example
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @field_validator("callback_allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in value:
+            if not _CALLBACK_HOST.match(host):
+                raise ValueError(f"{host!r} is not a host name, `host:port` or `*.domain`")
+        return [host.lower() for host in value]
+
+    @model_validator(mode="after")
+    def _batch_consistency(self) -> Settings:
+        if self.callback_allowed_hosts and self.callback_secret is None:
+            raise ValueError("callback_secret: required when callback_allowed_hosts is set")
+        if self.batch_poll_max < self.batch_poll_interval:
+            raise ValueError("batch_poll_max: must not be less than batch_poll_interval")
+        return self
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)

@@ -71,6 +71,7 @@ class Proxy:
             drained = True
             return self._drain_timeout
 
+        provider.in_flight += 1  # the batch lane's emulated calls yield to interactive ones
         try:
             if call.mode == "stream":
                 work = self._stream(send, call, provider, request, reply, shape)
@@ -80,6 +81,7 @@ class Proxy:
         except ClientGone as gone:
             call.cancel("client_disconnect", gone.abort_seconds)
         finally:
+            provider.in_flight -= 1
             watch.stop()
             if drained:
                 self.draining -= 1

@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from gateway.auth import Authenticator
+from gateway.batch.lane import BatchLane
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
 from gateway.errors import ModelNotFound
@@ -32,6 +33,7 @@ class GatewayState:
         self.ready = False
         self.shutting_down = False
         self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call)
+        self.batch = BatchLane(self, getattr(self.ledger, "database", None))
 
     def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:
         model = self.models.get(model_name)
@@ -49,6 +51,7 @@ class GatewayState:
 
     async def start(self) -> None:
         await self.ledger.start()
+        await self.batch.start()
         self.ready = True
 
     def begin_shutdown(self) -> None:
@@ -64,5 +67,6 @@ class GatewayState:
 
     async def close(self) -> None:
         self.ready = False
+        await self.batch.close()
         await self.pool.close()
         await self.ledger.close()

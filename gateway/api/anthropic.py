@@ -48,6 +48,9 @@ class MessagesEndpoint:
             identity = state.auth.authenticate(scope)
             body = parse_json_object(await read_body(scope, receive, state.settings.max_body_bytes))
             validate_anthropic(body)
+            if state.batch.should_defer(identity, scope):
+                await state.batch.accept(scope, send, identity, "messages", "anthropic", body)
+                return
             model, provider = state.resolve(body["model"])
             stream = bool(body.get("stream"))
             call = Call(

@@ -42,6 +42,9 @@ class OpenAIEndpoint:
             identity = state.auth.authenticate(scope)
             body = parse_json_object(await read_body(scope, receive, state.settings.max_body_bytes))
             validate_openai(self.route, body)
+            if state.batch.should_defer(identity, scope):
+                await state.batch.accept(scope, send, identity, self.route, "openai", body)
+                return
             model, provider = state.resolve(body["model"])
             stream = bool(body.get("stream"))
             call = Call(

@@ -42,6 +42,8 @@ def meter_tokens(call: Call, billing_after_cancel: str = "delivered") -> Tokens:
     """Prompt, delivered and billed completion tokens of a call, and where they came from."""
     meter = call.meter
     model = call.model.upstream_name
+    if call.mode == "batch" and call.status == "cancelled" and not meter.has_usage:
+        return Tokens(0, 0, 0, "counted")  # a deferred call cancelled before it ran
     if call.status == "cancelled":
         return _cancelled_tokens(call, model, billing_after_cancel)
     if call.status == "failed" and not meter.delivered and not meter.has_usage:

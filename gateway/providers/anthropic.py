@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import orjson
 
 from gateway.config import ModelConfig
 from gateway.errors import BadRequest
+from gateway.providers import anthropic_batch
 from gateway.providers.anthropic_stream import AnthropicParser, parse_message
 from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.providers.batch import BatchPoll
 from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
@@ -63,6 +66,24 @@ class AnthropicProvider(Provider):
 
     def parse_response(self, body: dict[str, Any]) -> ChatResponse:
         return parse_message(body)
+
+    async def submit_batch(
+        self,
+        session: aiohttp.ClientSession,
+        requests: list[tuple[str, UpstreamRequest]],
+        *,
+        tag: str,
+    ) -> str:
+        return await anthropic_batch.submit_batch(self, session, requests, tag)
+
+    async def poll_batch(self, session: aiohttp.ClientSession, job_id: str) -> BatchPoll:
+        return await anthropic_batch.poll_batch(self, session, job_id)
+
+    def credentials(self) -> dict[str, str]:
+        headers = {"anthropic-version": DEFAULT_VERSION}
+        if self._secret:
+            headers["x-api-key"] = self._secret
+        return headers
 
     def _headers(self, call_id: str, client: Mapping[str, str] | None) -> dict[str, str]:
         headers = self.base_headers(call_id)

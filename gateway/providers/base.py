@@ -9,20 +9,26 @@ An adapter answers two kinds of calls:
   from a neutral `ChatRequest`, `stream_parser` turns the stream into neutral events and
   `parse_response` a whole answer into a `ChatResponse`.
 
-`submit_batch` and `poll_batch` are the batch lane's verbs (native provider Batch APIs).
+`submit_batch`, `poll_batch` and `find_batch` are the batch lane's verbs (native provider Batch
+APIs, in `openai_batch` and `anthropic_batch`); `credentials` is the header carrying the key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from gateway.config import ModelConfig, ProviderConfig
 from gateway.providers.metering import EventTracker, StreamParser, record_response
 from gateway.streaming.meter import Meter
 from gateway.streaming.sse import SSEEvent
 from gateway.translate.types import ChatRequest, ChatResponse
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from gateway.providers.batch import BatchPoll
 
 Route = Literal["chat", "completions", "embeddings", "messages"]
 
@@ -50,6 +56,7 @@ class Provider:
         self.config = config
         self.name = config.name
         self._secret = config.api_key.get_secret_value() if config.api_key else None
+        self.in_flight = 0  # interactive calls running (kept by the proxy; the batch lane yields)
 
     # --- same protocol -------------------------------------------------------------------
 
@@ -89,13 +96,29 @@ class Provider:
 
     # --- batch lane ----------------------------------------------------------------------
 
-    async def submit_batch(self, requests: list[tuple[str, UpstreamRequest]]) -> str:
-        """Submit (custom id, request) pairs as one provider batch job; its job id."""
-        raise NotImplementedError(f"{self.kind} batch jobs are not implemented yet")
+    async def submit_batch(
+        self,
+        session: aiohttp.ClientSession,
+        requests: list[tuple[str, UpstreamRequest]],
+        *,
+        tag: str,
+    ) -> str:
+        """Submit (custom id, request) pairs, all to one endpoint, as one provider job; its id.
 
-    async def poll_batch(self, job_id: str) -> Any:
-        """The job's status, and its results once it has ended."""
-        raise NotImplementedError(f"{self.kind} batch jobs are not implemented yet")
+        `tag` (the gateway's job id) is attached where the vendor allows, for `find_batch`."""
+        raise NotImplementedError(f"{self.kind} has no batch API in this gateway")
+
+    async def poll_batch(self, session: aiohttp.ClientSession, job_id: str) -> BatchPoll:
+        """The job's status, and once it has ended, every result it reported."""
+        raise NotImplementedError(f"{self.kind} has no batch API in this gateway")
+
+    async def find_batch(self, session: aiohttp.ClientSession, tag: str) -> str | None:
+        """The id of the job submitted with `tag`, if the vendor can tell (else None)."""
+        return None
+
+    def credentials(self) -> dict[str, str]:
+        """The header(s) carrying the provider's key (empty without one)."""
+        return {}
 
     # --- helpers -------------------------------------------------------------------------
 

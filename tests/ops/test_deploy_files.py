@@ -4,6 +4,7 @@ command is run in a venv by test_image_entrypoint.py.)"""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -350,3 +351,19 @@ def test_readme_deploy_section_matches_the_files() -> None:
         assert labels == known[sample] - {"le"}, sample
     for variable in re.findall(r"`(GATEWAY_[A-Z_]+)", section):
         assert variable in SETTINGS_VARS | DOCUMENTED_VARS, variable
+
+
+def test_dockerignore_keeps_what_the_build_copies() -> None:
+    ignored = [
+        line.strip()
+        for line in (files.ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    build = files.dockerfile()["build"]
+    copied = [p for args in build.all("COPY") for p in args.split()[:-1]]
+    assert copied, "the build stage copies nothing"
+    for path in copied:
+        assert (files.ROOT / path).exists(), path
+        assert not any(fnmatch.fnmatch(path, pattern) for pattern in ignored), path
+    for secret_or_local in (".git", ".venv", ".env", "gateway.db*", "*.spool", "gateway.yaml"):
+        assert secret_or_local in ignored

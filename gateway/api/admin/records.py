@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from gateway.api.admin.deps import (
     AdminIdentity,
     CallerIdentity,
     LedgerDep,
     database_errors,
+    gateway_state,
     parse_limit,
 )
 from gateway.errors import BadRequest, NotFound
@@ -40,10 +41,14 @@ async def list_requests(
 
 
 @router.get("/requests/{call_id}")
-async def get_request(call_id: str, identity: CallerIdentity, ledger: LedgerDep) -> dict:
-    """One record: the admin key reads any, a workload key only its workload's."""
+async def get_request(
+    call_id: str, request: Request, identity: CallerIdentity, ledger: LedgerDep
+) -> dict:
+    """One record: the admin key reads any, a workload key only its workload's. A deferred
+    call shows its batch status and, once done, its response body."""
     with database_errors():
         record = await ledger.queries.get(call_id)
+        record = await gateway_state(request).batch.describe(call_id, record)
     if record is None or not (identity.admin or record["workload"] == identity.workload):
         raise NotFound(f"no request {call_id!r}", param="id")
     return record
