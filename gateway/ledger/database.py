@@ -16,8 +16,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.config import Settings
-from gateway.ledger import migrate
 from gateway.ledger.models import calls, workloads
+from gateway.ledger.schema import upgrade_in_child
 
 log = logging.getLogger("gateway.ledger")
 
@@ -112,7 +112,7 @@ class Database:
         async with self._ready_lock:
             if self._ready:
                 return
-            await asyncio.to_thread(migrate.upgrade, self.url)
+            await upgrade_in_child(self.url)
             await self.upsert_workloads()
             self._ready = True
 

@@ -73,3 +73,9 @@ def _sqlite_lock(url: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+if __name__ == "__main__":  # the child process of `schema.upgrade_in_child`
+    import sys
+
+    upgrade(sys.stdin.read().strip())

@@ -17,7 +17,7 @@ from gateway.ledger.spool import WriteRows, decode_row, encode_row
 
 log = logging.getLogger("gateway.ledger")
 
-DEFAULT_PREFIX = "gateway:"
+DEFAULT_PREFIX = "gateway:"  # also the default of `Ledger(redis_prefix=...)`
 LOCK_SECONDS = 60.0
 
 

@@ -17,7 +17,6 @@ from gateway.ledger.database import Database, sqlite_path
 from gateway.ledger.keyring import KeySync
 from gateway.ledger.keys import KeyStore
 from gateway.ledger.queries import LedgerQueries
-from gateway.ledger.redis_spool import DEFAULT_PREFIX, RedisSpool
 from gateway.ledger.spool import FileSpool
 from gateway.ledger.writer import LedgerWriter
 
@@ -50,19 +49,19 @@ class Ledger:
         settings: Settings,
         *,
         spool_dir: str | Path | None = None,
-        redis_prefix: str = DEFAULT_PREFIX,
+        redis_prefix: str = "gateway:",
         **writer_options: Any,
     ) -> None:
         self.database = Database(settings)
         self.keys = KeyStore(self.database)
         self.queries = LedgerQueries(self.database)
-        self.redis_spool = (
-            RedisSpool.from_url(
+        self.redis_spool = None
+        if settings.redis_url:  # imported only when used: redis-py is ~6 MB resident
+            from gateway.ledger.redis_spool import RedisSpool
+
+            self.redis_spool = RedisSpool.from_url(
                 settings.redis_url, redis_prefix, database_tag(settings.database_url)
             )
-            if settings.redis_url
-            else None
-        )
         billing = {p.name: p.billing_after_cancel for p in settings.providers}
         self.writer = LedgerWriter(
             self.database,
