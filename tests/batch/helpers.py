@@ -322,3 +322,8 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def provider(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The provider entry `name` of a config document (to change its batch settings)."""
+    return next(p for p in config["providers"] if p["name"] == name)
