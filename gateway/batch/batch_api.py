@@ -67,6 +67,7 @@ class BatchApi:
         with unavailable_database():
             await files.add(file_id, identity.workload, purpose, filename, data)
             row = await files.get(file_id)
+        assert row is not None
         return file_object(row)
 
     async def file(self, identity: Identity, file_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from gateway.batch.errors import transient
 from gateway.batch.outcome import Outcome
 from gateway.batch.queue import Entry
 from gateway.batch.store import RUNNING
-from gateway.batch.upstream import prepare, stored_model
+from gateway.batch.upstream import prepare_call
 from gateway.errors import GatewayError
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.errors import upstream_failures
@@ -77,14 +77,11 @@ class EmulatedLane:
 
     async def _call(self, provider: Provider, row: Row[Any]) -> Outcome:
         settings = self.worker.settings
-        model = stored_model(settings, row.model, row.provider)
         attempt = 0
         while True:
             attempt += 1
             try:
-                prepared = prepare(
-                    provider, model, row.shape, row.route, row.body, row.id, row.client_headers
-                )
+                prepared = prepare_call(settings, provider, row)
                 status, payload = await self._send(provider, prepared.request)
                 outcome = Outcome.from_status(provider, status, payload)
             except GatewayError as err:

@@ -60,10 +60,12 @@ class JobStore:
             await conn.execute(update(batch_jobs).where(j.id == job_id).values(items=items))
         return sorted(claimed, key=lambda row: row.id)
 
-    async def submitted(self, job_id: str, provider_job_id: str, first_poll: float) -> None:
+    async def submitted(self, job_id: str, provider_job_id: str, first_poll: float) -> bool:
+        """Store the provider's id; False if the job is no longer being submitted (another
+        worker took it over after this one's lease lapsed)."""
         statement = (
             update(batch_jobs)
-            .where(j.id == job_id)
+            .where(j.id == job_id, j.status == "submitting")
             .values(
                 status="submitted",
                 provider_job_id=provider_job_id,
@@ -74,7 +76,7 @@ class JobStore:
             )
         )
         async with self.engine.begin() as conn:
-            await conn.execute(statement)
+            return (await conn.execute(statement)).rowcount == 1
 
     async def discard(self, job_id: str) -> None:
         async with self.engine.begin() as conn:
@@ -121,6 +123,16 @@ class JobStore:
 
     async def note(self, job_id: str, provider_status: str) -> None:
         statement = update(batch_jobs).where(j.id == job_id).values(provider_status=provider_status)
+        async with self.engine.begin() as conn:
+            await conn.execute(statement)
+
+    async def extend_leases(self, owner: str, lease: float) -> None:
+        """A live worker still submitting its jobs (a large upload can outlast one lease)."""
+        statement = (
+            update(batch_jobs)
+            .where(j.owner == owner, j.status == "submitting")
+            .values(lease_until=time.time() + lease)
+        )
         async with self.engine.begin() as conn:
             await conn.execute(statement)
 

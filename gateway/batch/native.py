@@ -22,7 +22,7 @@ from gateway.batch.outcome import Outcome
 from gateway.batch.packer import Held, Packer
 from gateway.batch.queue import Entry, Lane
 from gateway.batch.store import SUBMITTED
-from gateway.batch.upstream import prepare, stored_model, upstream_route
+from gateway.batch.upstream import prepare_call, upstream_route
 from gateway.errors import GatewayError, UpstreamError
 from gateway.ids import new_call_id
 from gateway.ledger.database import as_utc
@@ -91,30 +91,27 @@ class NativeLane:
         worker = self.worker
         requests: list[tuple[str, UpstreamRequest]] = []
         for row in rows:
-            model = stored_model(worker.settings, row.model, row.provider)
             try:
-                requests.append(
-                    (
-                        row.id,
-                        prepare(
-                            provider,
-                            model,
-                            row.shape,
-                            row.route,
-                            row.body,
-                            row.id,
-                            row.client_headers,
-                        ).request,
-                    )
-                )
+                prepared = prepare_call(worker.settings, provider, row)
             except GatewayError as err:
                 await self._finish(row, Outcome("errored", error=err), job_id)
+                continue
+            requests.append((row.id, prepared.request))
         if not requests:
             await worker.jobs.end(job_id, "failed", None, "no call of the job could be built")
             return
         session = worker.pool.session(provider)
         provider_job_id = await provider.submit_batch(session, requests, tag=job_id)
-        await worker.jobs.submitted(job_id, provider_job_id, worker.settings.batch_poll_interval)
+        if not await worker.jobs.submitted(
+            job_id, provider_job_id, worker.settings.batch_poll_interval
+        ):
+            log.warning(
+                "batch: job %s was taken over while submitting; %s job %s is not ours",
+                job_id,
+                provider.name,
+                provider_job_id,
+            )
+            return
         log.info(
             "batch: job %s (%d calls) submitted to %s as %s",
             job_id,

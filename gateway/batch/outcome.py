@@ -24,7 +24,7 @@ from gateway.api import shapes
 from gateway.auth import Identity
 from gateway.batch.errors import CallCancelled, CallExpired
 from gateway.batch.store import CANCELLED, COMPLETED, EXPIRED, FAILED, CallStore
-from gateway.batch.upstream import prepare, stored_model
+from gateway.batch.upstream import prepare_call, stored_model
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
 from gateway.errors import GatewayError, UpstreamError
@@ -107,7 +107,7 @@ class Finisher:
         error = outcome.error
         if outcome.kind == "succeeded":
             try:
-                payload = self._reply(row, model).whole(outcome.body, call.meter)
+                payload = self._reply(row).whole(outcome.body, call.meter)
                 return call, COMPLETED, orjson.loads(payload)
             except (GatewayError, orjson.JSONDecodeError) as exc:
                 error = (
@@ -128,13 +128,11 @@ class Finisher:
         status = EXPIRED if outcome.kind == "expired" else FAILED
         return call, status, orjson.loads(shape.body(error))
 
-    def _reply(self, row: Row[Any], model: ModelConfig) -> Any:
+    def _reply(self, row: Row[Any]) -> Any:
         provider = self.providers.get(row.provider)
         if provider is None:
             raise UpstreamError(f"provider {row.provider!r} is no longer configured")
-        return prepare(
-            provider, model, row.shape, row.route, row.body, row.id, row.client_headers
-        ).reply
+        return prepare_call(self.settings, provider, row).reply
 
     def _model(self, row: Row[Any]) -> ModelConfig:
         model = stored_model(self.settings, row.model, row.provider)

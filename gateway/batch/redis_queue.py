@@ -92,7 +92,7 @@ class RedisQueue:
             await pipe.execute()
 
     async def touch(self, entries: Sequence[Entry]) -> None:
-        by_stream: dict[str, list[str]] = {}
+        by_stream: dict[str, list[Any]] = {}
         for entry in entries:
             by_stream.setdefault(self.stream(entry.lane), []).append(entry.token)
         for key, tokens in by_stream.items():

@@ -78,9 +78,15 @@ def prepare(
     return Prepared(request, TranslatedReply(provider, encoder))
 
 
+def prepare_call(settings: Settings, provider: Provider, row: Any) -> Prepared:
+    """`prepare` for a stored call (a `batch_calls` row)."""
+    model = stored_model(settings, row.model, row.provider)
+    return prepare(provider, model, row.shape, row.route, row.body, row.id, row.client_headers)
+
+
 def stored_model(settings: Settings, name: str, provider: str) -> ModelConfig:
     """The configured model of a stored call (a bare one, unpriced, if it was removed since)."""
-    return settings.model(name) or ModelConfig(name=name, provider=provider)
+    return settings.model(name) or ModelConfig.model_validate({"name": name, "provider": provider})
 
 
 def upstream_route(provider_kind: str, shape: str, route: str) -> str:

@@ -193,6 +193,7 @@ class BatchWorker:
     async def _heartbeat(self) -> None:
         if self.emulated.busy:
             await self.store.extend_leases(self.owner, self.lease)
+        await self.jobs.extend_leases(self.owner, self.lease)
         held = self.native.packer.entries()
         if held:
             await self.queue.touch(held)

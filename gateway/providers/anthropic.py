@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from gateway.config import ModelConfig
@@ -13,7 +12,6 @@ from gateway.errors import BadRequest
 from gateway.providers import anthropic_batch
 from gateway.providers.anthropic_stream import AnthropicParser, parse_message
 from gateway.providers.base import Provider, Route, UpstreamRequest
-from gateway.providers.batch import BatchPoll
 from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
@@ -34,6 +32,7 @@ _NO_EQUIVALENT = ("presence_penalty", "frequency_penalty", "seed", "response_for
 
 class AnthropicProvider(Provider):
     kind = "anthropic"
+    batch_client = anthropic_batch
 
     def build_request(
         self,
@@ -66,18 +65,6 @@ class AnthropicProvider(Provider):
 
     def parse_response(self, body: dict[str, Any]) -> ChatResponse:
         return parse_message(body)
-
-    async def submit_batch(
-        self,
-        session: aiohttp.ClientSession,
-        requests: list[tuple[str, UpstreamRequest]],
-        *,
-        tag: str,
-    ) -> str:
-        return await anthropic_batch.submit_batch(self, session, requests, tag)
-
-    async def poll_batch(self, session: aiohttp.ClientSession, job_id: str) -> BatchPoll:
-        return await anthropic_batch.poll_batch(self, session, job_id)
 
     def credentials(self) -> dict[str, str]:
         headers = {"anthropic-version": DEFAULT_VERSION}

@@ -64,6 +64,11 @@ async def poll_batch(provider: Provider, session: aiohttp.ClientSession, job_id:
     return BatchPoll(status, outcome, [_item(line) for line in lines])  # type: ignore[arg-type]
 
 
+async def find_batch(provider: Provider, session: aiohttp.ClientSession, tag: str) -> str | None:
+    """Message batches carry no metadata to find one by: the caller submits again."""
+    return None
+
+
 def _item(line: dict[str, Any]) -> ItemResult:
     custom_id = str(line.get("custom_id"))
     result = line.get("result") or {}

@@ -10,7 +10,8 @@ An adapter answers two kinds of calls:
   `parse_response` a whole answer into a `ChatResponse`.
 
 `submit_batch`, `poll_batch` and `find_batch` are the batch lane's verbs (native provider Batch
-APIs, in `openai_batch` and `anthropic_batch`); `credentials` is the header carrying the key.
+APIs): a vendor names its batch module (`openai_batch`, `anthropic_batch`) in `batch_client`;
+`credentials` is the header carrying the key.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class Provider:
 
     # --- batch lane ----------------------------------------------------------------------
 
+    batch_client: Any = None  # the vendor's batch module (`openai_batch`, ...)
+
     async def submit_batch(
         self,
         session: aiohttp.ClientSession,
@@ -106,15 +109,20 @@ class Provider:
         """Submit (custom id, request) pairs, all to one endpoint, as one provider job; its id.
 
         `tag` (the gateway's job id) is attached where the vendor allows, for `find_batch`."""
-        raise NotImplementedError(f"{self.kind} has no batch API in this gateway")
+        return await self._batch_client().submit_batch(self, session, requests, tag)
 
     async def poll_batch(self, session: aiohttp.ClientSession, job_id: str) -> BatchPoll:
         """The job's status, and once it has ended, every result it reported."""
-        raise NotImplementedError(f"{self.kind} has no batch API in this gateway")
+        return await self._batch_client().poll_batch(self, session, job_id)
 
     async def find_batch(self, session: aiohttp.ClientSession, tag: str) -> str | None:
         """The id of the job submitted with `tag`, if the vendor can tell (else None)."""
-        return None
+        return await self._batch_client().find_batch(self, session, tag)
+
+    def _batch_client(self) -> Any:
+        if self.batch_client is None:
+            raise NotImplementedError(f"{self.kind} has no batch API in this gateway")
+        return self.batch_client
 
     def credentials(self) -> dict[str, str]:
         """The header(s) carrying the provider's key (empty without one)."""

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import aiohttp
 import orjson
 
 from gateway.config import ModelConfig
 from gateway.providers import openai_batch
 from gateway.providers.base import Provider, Route, UpstreamRequest
-from gateway.providers.batch import BatchPoll
 from gateway.providers.errors import stream_error
 from gateway.providers.openai_chat import OpenAIChatParser, chat_body, parse_completion
 from gateway.streaming.meter import Meter
@@ -27,6 +25,7 @@ _PATHS: dict[str, str] = {
 
 class OpenAIProvider(Provider):
     kind = "openai"
+    batch_client = openai_batch
 
     def build_request(
         self,
@@ -99,21 +98,6 @@ class OpenAIProvider(Provider):
 
     def parse_response(self, body: dict[str, Any]) -> ChatResponse:
         return parse_completion(body)
-
-    async def submit_batch(
-        self,
-        session: aiohttp.ClientSession,
-        requests: list[tuple[str, UpstreamRequest]],
-        *,
-        tag: str,
-    ) -> str:
-        return await openai_batch.submit_batch(self, session, requests, tag)
-
-    async def poll_batch(self, session: aiohttp.ClientSession, job_id: str) -> BatchPoll:
-        return await openai_batch.poll_batch(self, session, job_id)
-
-    async def find_batch(self, session: aiohttp.ClientSession, tag: str) -> str | None:
-        return await openai_batch.find_batch(self, session, tag)
 
     def credentials(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._secret}"} if self._secret else {}

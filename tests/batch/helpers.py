@@ -99,9 +99,10 @@ def batch_config(
             "batch_max_wait": "1h",
         }
     )
-    config["models"].append(
-        {"name": "slow-gpt", "provider": "sim-slow", "upstream_model": "sim-gpt"}
-    )
+    config["models"] += [  # `held-gpt` is the cancel test's own lane
+        {"name": name, "provider": "sim-slow", "upstream_model": "sim-gpt"}
+        for name in ("slow-gpt", "held-gpt")
+    ]
     for provider in config["providers"]:  # lanes of the shared config flush quickly too
         provider.setdefault("batch_max_wait", "200ms")
     config["workloads"] += [{"name": "nightly", "keys": ["key-nightly"], "mode": "batch"}]
