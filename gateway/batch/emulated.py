@@ -62,7 +62,7 @@ class EmulatedLane:
         provider = worker.providers[row.provider]
         try:
             async with self._slots[provider.name]:
-                await _yield_to_interactive(provider)
+                await yield_to_interactive(provider)
                 claimed = await worker.store.claim_running(row.id, worker.owner, worker.lease)
                 if claimed is not None:
                     outcome = await self._call(provider, claimed)
@@ -100,7 +100,8 @@ class EmulatedLane:
                 response.release()
 
 
-async def _yield_to_interactive(provider: Provider) -> None:
+async def yield_to_interactive(provider: Provider) -> None:
+    """Return once the provider has fewer interactive calls in flight than its limit."""
     limit = provider.config.batch_yield_inflight
     # A plain counter the proxy bumps on the hot path (no event to wait on): poll it.
     while limit and provider.in_flight >= limit:  # noqa: ASYNC110

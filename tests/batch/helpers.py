@@ -16,7 +16,7 @@ import httpx
 import orjson
 import yaml
 
-from tests.ledger.live import stored_ids
+from tests.ledger.live import stored_ids, wait_until
 from tests.servers import SIM_KEY, ServerProcess, free_port, gateway_config, start_gateway
 from tests.services import unavailable
 
@@ -144,14 +144,6 @@ def write_config(tmp: Path, name: str, config: dict[str, Any]) -> Path:
     path = tmp / name
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def wait_until(predicate: Any, within: float = 20.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {within}s")
-        time.sleep(0.05)
 
 
 def defer(
