@@ -8,20 +8,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway import __version__
 from gateway.api import anthropic as anthropic_api
 from gateway.api import batches as batches_api
-from gateway.api import dashboard, ops
+from gateway.api import dashboard, ops, shapes
 from gateway.api import files as files_api
 from gateway.api import openai as openai_api
 from gateway.api.admin import router as admin_router
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.config import Settings
 from gateway.defaults import SIM_MOUNT
-from gateway.errors import BadRequest, GatewayError, NotFound, openai_error
+from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.ledger import LedgerSink
 from gateway.ledger.service import Ledger
 from gateway.shutdown import on_termination
@@ -93,30 +93,38 @@ class _SimulatorMount:
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
-    async def gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
-        return JSONResponse(openai_error(exc), status_code=exc.status, headers=exc.headers)
+    async def gateway_error(request: Request, exc: GatewayError) -> Response:
+        return _error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-        err = BadRequest(f"{param or 'request'}: {first.get('msg')}", param=param)
-        return JSONResponse(openai_error(err), status_code=400)
+        return _error_response(
+            request, BadRequest(f"{param or 'request'}: {first.get('msg')}", param=param)
+        )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             err: GatewayError = NotFound(f"no route {request.method} {request.url.path}")
         else:
             err = GatewayError(str(exc.detail), status=exc.status_code)
             err.type = "invalid_request_error"
-        return JSONResponse(openai_error(err), status_code=err.status)
+        return _error_response(request, err)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         err = GatewayError("the gateway hit an internal error; the call was not completed")
-        return JSONResponse(openai_error(err), status_code=500)
+        return _error_response(request, err)
+
+
+def _error_response(request: Request, err: GatewayError) -> Response:
+    """An error in the caller's API shape: Anthropic's under /v1/messages, else OpenAI's."""
+    shape = shapes.ANTHROPIC if request.url.path.startswith("/v1/messages") else shapes.OPENAI
+    return Response(shape.body(err), status_code=shape.status(err), headers=err.headers,
+                    media_type="application/json")
 
 
 def app_from_environment() -> FastAPI:

@@ -25,6 +25,7 @@ class Call:
     meter: Meter = field(default_factory=Meter)
     status: CallStatus = "completed"
     http_status: int = 200
+    streaming_started: bool = False  # the client has the stream's headers
     cancel_reason: str | None = None
     abort_seconds: float | None = None
     error: str | None = None

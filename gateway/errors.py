@@ -7,6 +7,7 @@
     ├── PermissionDenied              403
     ├── NotFound                      404
     │   └── ModelNotFound             404 model_not_found
+    ├── ShuttingDown                  503 the call was cut by the shutdown grace period
     └── UpstreamError                 502 upstream_error (the provider failed us)
         ├── UpstreamUnavailable       502 could not connect
         ├── UpstreamTimeout           504
@@ -76,6 +77,12 @@ class NotFound(GatewayError):
 class ModelNotFound(NotFound):
     type = "invalid_request_error"
     code = "model_not_found"
+
+
+class ShuttingDown(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "shutting_down"
 
 
 class UpstreamError(GatewayError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -13,7 +14,7 @@ from gateway.api.asgi import JSON, send_chunk, send_response, start_stream
 from gateway.api.shapes import ErrorShape
 from gateway.calls import Call
 from gateway.config import Settings
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, ShuttingDown
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.errors import error_from_response, upstream_failures
 from gateway.streaming.disconnect import ClientGone, DisconnectWatch
@@ -80,6 +81,14 @@ class Proxy:
             await watch.run(work, drain)
         except ClientGone as gone:
             call.cancel("client_disconnect", gone.abort_seconds)
+        except asyncio.CancelledError:
+            # The server stopped waiting for this call (the shutdown grace period ran out):
+            # end the response cleanly in the caller's shape instead of dropping the socket.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+            call.cancel("shutdown", None)
+            await _end_for_shutdown(send, call, shape)
         finally:
             provider.in_flight -= 1
             watch.stop()
@@ -146,6 +155,7 @@ class Proxy:
                 await send_error(send, err, shape)
                 return
             await start_stream(send)
+            call.streaming_started = True
             converter = reply.stream(call.meter)
             error = await relay_events(send, response, converter, call.meter, provider)
             if error is not None:
@@ -161,6 +171,15 @@ class Proxy:
                     response.release()
                 else:
                     response.close()
+
+
+async def _end_for_shutdown(send: Send, call: Call, shape: ErrorShape) -> None:
+    err = ShuttingDown("the gateway is shutting down; the call was cut short")
+    if call.streaming_started:
+        await send_chunk(send, shape.stream_event(err))
+        await send_chunk(send, b"", more=False)
+    else:
+        await send_error(send, err, shape)
 
 
 async def send_error(send: Send, err: GatewayError, shape: ErrorShape) -> None:
