@@ -1,4 +1,5 @@
-"""Child processes of the benchmark: start, wait until ready, stop by pid, and measure RSS.
+"""Child processes of the benchmark: servers (start, wait until ready, stop by pid, RSS), the
+client scripts, their configs, and the CPU they and everything else on the machine use.
 
 Every server is started with its soft file-descriptor limit raised to the hard limit (hundreds
 of open streams need more than the usual 1,024) and its output going to a log file.
@@ -6,19 +7,32 @@ of open streams need more than the usual 1,024) and its output going to a log fi
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
 
 _TICK = os.sysconf("SC_CLK_TCK")
+
+
+def run_json(argv: list[str], timeout: float, log: Path) -> dict[str, Any]:
+    """Run a client script to its end; the JSON object on its last output line."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    with open(log, "a") as out:
+        out.write(f"$ {shlex.join(argv)}\n{done.stdout}{done.stderr}\n")
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[1]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def free_port() -> int:
