@@ -166,10 +166,13 @@ class BatchLane:
         assert self.store is not None
         lanes = [(m.provider, m.name) for m in self.settings.models]
         while True:
-            with contextlib.suppress(Exception):  # the database is down: try again
+            try:
                 waiting = await self.store.waiting_by_lane()
-                for lane in {*lanes, *waiting}:
-                    BATCH_QUEUE_DEPTH.labels(*lane).set(waiting.get(lane, 0))
+            except Exception:  # the database is down: the gauge keeps its last value
+                await asyncio.sleep(GAUGE_INTERVAL * 5)
+                continue
+            for lane in {*lanes, *waiting}:
+                BATCH_QUEUE_DEPTH.labels(*lane).set(waiting.get(lane, 0))
             await asyncio.sleep(GAUGE_INTERVAL)
 
 

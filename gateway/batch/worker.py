@@ -47,6 +47,8 @@ from gateway.upstream import UpstreamPool
 log = logging.getLogger("gateway.batch")
 
 READ_COUNT = 200
+MAX_BACKOFF = 5.0  # the longest pause of a loop that keeps failing
+RELEASE_TIMEOUT = 2.0  # at shutdown; a database that does not answer leaves it to the lease
 MAX_RUNNING = 512  # emulated calls taken from the queue at once (the rest wait in the queue)
 
 
@@ -125,10 +127,15 @@ class BatchWorker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        running = self.emulated.busy
         await self.emulated.close()
-        with contextlib.suppress(Exception):
-            await self.requeue(await self.store.release(self.owner))
+        if running:  # hand the interrupted calls back now rather than after their lease
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._release(), RELEASE_TIMEOUT)
         await self.http.aclose()
+
+    async def _release(self) -> None:
+        await self.requeue(await self.store.release(self.owner))
 
     async def describe(self, call_id: str) -> dict[str, Any] | None:
         row = await self.store.get(call_id)
@@ -205,16 +212,19 @@ class BatchWorker:
             await self._dispatch(entries)
 
     async def _every(self, name: str, interval: float, step: Callable[[], Awaitable[None]]) -> None:
+        pause = interval
         while True:
             started = time.monotonic()
             try:
                 await step()
                 self._recovered(name)
+                pause = interval
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # the database or Redis is down: back off, never give up
                 self._failed(name, exc)
-            await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
+                pause = min(max(pause * 2, 0.5), MAX_BACKOFF)
+            await asyncio.sleep(max(0.0, pause - (time.monotonic() - started)))
 
     def _failed(self, name: str, exc: Exception) -> None:
         """Log a failing loop once per distinct error, not on every turn."""
