@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from gateway import tokens
+from gateway.content import texts
 
 # OpenAI's published estimate for chat: each message is wrapped in 3 tokens, a `name` adds 1,
 # and every reply is primed with 3 more.
@@ -61,20 +61,3 @@ def _text_or_token_ids(value: Any, model: str) -> int:
             return len(value)
         return sum(_text_or_token_ids(item, model) for item in value)
     return 0
-
-
-def texts(content: Any) -> Iterator[str]:
-    """Every text in a message content: a string, text parts, or nested tool-result content."""
-    if isinstance(content, str):
-        yield content
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, str):
-                yield part
-            elif isinstance(part, dict):
-                text = part.get("text")
-                if isinstance(text, str):
-                    yield text
-                nested = part.get("content")
-                if nested is not None:
-                    yield from texts(nested)
