@@ -78,7 +78,9 @@ class DisconnectWatch:
         on (reading the upstream to its end for the exact usage) before it is cancelled.
         """
         self._drain = drain
-        self._main = main = asyncio.current_task()
+        main = asyncio.current_task()
+        assert main is not None, "run() must be awaited inside a task"
+        self._main = main
         try:
             result = await work
         except asyncio.CancelledError:
