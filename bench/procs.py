@@ -1,5 +1,5 @@
-"""Child processes of the benchmark: servers (start, wait until ready, stop by pid, RSS), the
-client scripts, their configs, and the CPU they and everything else on the machine use.
+"""Child processes of the benchmark: servers (start, wait until ready, stop by pid, RSS), their
+configs, and the client scripts.
 
 Every server is started with its soft file-descriptor limit raised to the hard limit (hundreds
 of open streams need more than the usual 1,024) and its output going to a log file.
@@ -21,8 +21,6 @@ from typing import Any
 
 import httpx
 import yaml
-
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def run_json(argv: list[str], timeout: float, log: Path) -> dict[str, Any]:
@@ -78,7 +76,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident memory of the process and all its descendants, in MB."""
-        return sum(_vm_rss_kb(pid) for pid in [self.pid, *_descendants(self.pid)]) / 1024
+        return sum(_vm_rss_kb(pid) for pid in [self.pid, *descendants(self.pid)]) / 1024
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s; always closes the log file."""
@@ -95,51 +93,6 @@ class Server:
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
-class CpuWatch:
-    """CPU used over a span by the machine, by the benchmark's own processes, and by the rest.
-
-    Other work on the machine (another test suite, a build) skews every figure; this says how
-    much there was. Ours: the servers (read from /proc), this process and its reaped children
-    (wrk, the stream clients).
-    """
-
-    def __init__(self, servers: list[Server]) -> None:
-        self.servers = servers
-        self._start = self._sample()
-
-    def _sample(self) -> tuple[float, float, float, float]:
-        with open("/proc/stat") as stat:
-            user, nice, system, _, _, irq, softirq = map(int, stat.readline().split()[1:8])
-        own = sum(_cpu_seconds(pid) for s in self.servers for pid in [s.pid, *_descendants(s.pid)])
-        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-            usage = resource.getrusage(who)
-            own += usage.ru_utime + usage.ru_stime
-        return time.monotonic(), (user + nice + system) / _TICK, (irq + softirq) / _TICK, own
-
-    def result(self) -> dict[str, float]:
-        """Percent of one core used since creation by our processes, by all others, and by
-        interrupts (mostly the loopback traffic of the benchmark itself, in softirq).
-        """
-        (t0, busy0, irq0, own0), (t1, busy1, irq1, own1) = self._start, self._sample()
-        wall = t1 - t0
-        return {"seconds": wall, "bench_core_percent": 100 * (own1 - own0) / wall,
-                "other_core_percent": max(0.0, 100 * ((busy1 - busy0) - (own1 - own0)) / wall),
-                "irq_core_percent": 100 * (irq1 - irq0) / wall}
-
-
-def wait_quiet(limit_s: float, busy_percent: float = 20.0) -> float:
-    """Wait (at most `limit_s`) until the machine's CPU use over 2 s falls below `busy_percent`
-    of one core; return the last reading. Other work on the machine skews every figure.
-    """
-    deadline = time.monotonic() + limit_s
-    while True:
-        watch = CpuWatch([])
-        time.sleep(2.0)
-        busy = watch.result()["other_core_percent"]
-        if busy < busy_percent or time.monotonic() >= deadline:
-            return busy
 
 
 def write_configs(out: Path, sim_url: str, key: str) -> tuple[Path, Path]:
@@ -194,7 +147,7 @@ def start_litellm(config: Path, log_dir: Path) -> Server:
     return server
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -211,15 +164,6 @@ def _descendants(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
-
-
-def _cpu_seconds(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def _vm_rss_kb(pid: int) -> int:

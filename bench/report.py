@@ -120,6 +120,9 @@ def _wrk_table(phase: dict[str, Any], targets: dict[str, str]) -> str:
     rows.append(["errors", str(phase["direct"]["error_count"]),
                  str(phase["gateway"]["error_count"]), "",
                  *[str(phase[n]["error_count"]) for n in others], "0"])
+    backlog = phase["gateway"].get("ledger_pending")
+    rows.append(["ledger rows not yet written when the run ended", "", _f(backlog, 0), "",
+                 *["" for _ in others], ""])
     rows.append([CPU_LABEL, _cpu(phase["direct"]), _cpu(phase["gateway"]), "",
                  *[_cpu(phase[n]) for n in others], ""])
     return _table(head, rows)

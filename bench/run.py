@@ -13,17 +13,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import shlex
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import host
 import httpx
 import procs
 import pyspy
@@ -69,7 +69,7 @@ class Bench:
         """Clear the simulator's records and, if asked, wait for other processes to go quiet."""
         httpx.post(f"{self.sim.url}/_sim/reset", timeout=5).raise_for_status()
         if self.quiet_s:
-            busy = procs.wait_quiet(self.quiet_s)
+            busy = host.wait_quiet(self.quiet_s)
             print(f"  other processes use {busy:.0f}% of a core", flush=True)
 
     def measure(self, run: Callable[[], dict[str, Any]],
@@ -82,7 +82,7 @@ class Bench:
             self.settle()
             if warm_up is not None:
                 warm_up()
-            cpu = procs.CpuWatch(self.servers)
+            cpu = host.CpuWatch(self.servers)
             figures = run()
             figures["cpu"] = cpu.result()
             tries.append(figures)
@@ -102,8 +102,9 @@ def wrk_phase(bench: Bench, connections: int) -> dict[str, Any]:
     for name, (url, model) in bench.targets.items():
         script = wrk.write_script(script_dir / f"post-{name}.lua", model, KEY)
         endpoint = f"{url}/v1/chat/completions"
+        run = partial(wrk.run, endpoint, script, connections, bench.timing.wrk_s, log)
         results[name] = bench.measure(
-            partial(wrk.run, endpoint, script, connections, bench.timing.wrk_s, log),
+            partial(_with_backlog, run, url) if name == "gateway" else run,
             partial(wrk.run, endpoint, script, connections, bench.timing.warmup_s, log))
     if bench.profile and connections > 1:
         script, seconds = script_dir / "post-gateway.lua", bench.timing.wrk_s
@@ -113,6 +114,15 @@ def wrk_phase(bench: Bench, connections: int) -> dict[str, Any]:
             lambda: wrk.run(endpoint, script, connections, seconds, log), seconds,
         )
     return results
+
+
+def _with_backlog(run: Callable[[], dict[str, Any]], url: str) -> dict[str, Any]:
+    """`run()`'s figures and the gateway's ledger rows not yet written right after it."""
+    figures = run()
+    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    found = re.search(r"^gateway_ledger_pending (\S+)$", metrics, re.M)
+    figures["ledger_pending"] = float(found.group(1)) if found else None
+    return figures
 
 
 def _script(name: str, *args: object) -> list[str]:
@@ -144,7 +154,7 @@ def phase_memory(bench: Bench) -> dict[str, Any]:
     """Gateway RSS (process and children) while N slow streams are open through it."""
     count = bench.timing.open_streams
     bench.settle()
-    idle, cpu = bench.gateway.rss_mb(), procs.CpuWatch(bench.servers)
+    idle, cpu = bench.gateway.rss_mb(), host.CpuWatch(bench.servers)
     argv = _script("streams.py", "--url", bench.gateway.url, "--key", KEY,
                    "--model", "bench-model", "--hold", count, "--rate", 250, "--ttft-ms", 100,
                    "--tps", 2, "--tokens", 120, "--ready-timeout", 30, "--hold-seconds", 60)
@@ -172,26 +182,6 @@ RUNNERS: dict[str, Callable[[Bench], dict[str, Any]]] = {
 }
 
 
-def machine(argv: list[str]) -> dict[str, Any]:
-    """Date, machine and command of this run, for the report's header."""
-    mem_kb = int(Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1])
-    return {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "uname": _output(["uname", "-a"]),
-        "nproc": _output(["nproc"]),
-        "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
-        "python": sys.version.split()[0],
-        "command": shlex.join(["python", "bench/run.py", *argv]),
-        "commit": _output(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"]),
-        "dirty": bool(_output(["git", "-C", str(BENCH.parent), "status", "--porcelain",
-                               "gateway"])),
-    }
-
-
-def _output(argv: list[str]) -> str:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short phases, a smoke check")
@@ -207,7 +197,7 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     procs.raise_fd_limit()
-    results: dict[str, Any] = {"meta": machine(argv), "quick": args.quick, "phases": {}}
+    results: dict[str, Any] = {"meta": host.describe(argv), "quick": args.quick, "phases": {}}
     litellm = importlib.util.find_spec("litellm") is not None
     results["litellm"] = "measured" if litellm else "LiteLLM not installed: skipped"
     if not litellm:
