@@ -35,6 +35,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _configure_logging(settings.log_level)
     options = dict(
         host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        ws="none",  # the gateway serves no websocket routes
         log_level=settings.log_level, access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace,
     )

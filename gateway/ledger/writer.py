@@ -51,7 +51,7 @@ class LedgerWriter:
         redis_spool: Spool | None = None,
         *,
         billing: Mapping[str, str] | None = None,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         interval: float = 0.2,
         max_queue: int = 10_000,
         write_timeout: float = 10.0,
@@ -78,8 +78,12 @@ class LedgerWriter:
         self._next_check = 0.0
 
     def record(self, call: Call) -> None:
-        """Queue a finished call: O(1), no I/O unless the queue is full (then it spools)."""
-        if len(self._queue) >= self.max_queue or self._closing:
+        """Queue a finished call: O(1), no I/O on the request path.
+
+        Past `max_queue` the writer task moves whole batches to the spool; only if it has
+        stalled (twice `max_queue` waiting) does a call go to the spool file directly.
+        """
+        if self._closing or len(self._queue) >= 2 * self.max_queue:
             self.file_spool.push_now(self._rows([call]))
         else:
             self._queue.append(call)
@@ -111,6 +115,7 @@ class LedgerWriter:
 
     async def flush(self) -> None:
         """Write (or spool) everything queued now."""
+        await self._shed_overflow()
         while self._queue:
             await self._flush_batch()
         if self._unspooled:
@@ -132,16 +137,24 @@ class LedgerWriter:
             LEDGER_PENDING.set(self.pending)
         await self.flush()
 
+    async def _shed_overflow(self) -> None:
+        """Calls arrive faster than the database takes them: spool the oldest, a batch at a time."""
+        while len(self._queue) > self.max_queue:
+            count = min(self.batch_size, len(self._queue) - self.max_queue)
+            await self._spool(await self._meter([self._queue.popleft() for _ in range(count)]))
+
     async def _flush_batch(self) -> None:
         count = min(len(self._queue), self.batch_size)
-        batch = [self._queue.popleft() for _ in range(count)]
-        if any(costing.needs_tokenizer(call) for call in batch):
-            rows = await asyncio.to_thread(self._rows, batch)
-        else:
-            rows = self._rows(batch)
-            await asyncio.sleep(0)  # let requests run between metering and the insert
+        rows = await self._meter([self._queue.popleft() for _ in range(count)])
         rows, self._unspooled = self._unspooled + rows, []
         await self._store(rows)
+
+    async def _meter(self, batch: list[Call]) -> Rows:
+        if any(costing.needs_tokenizer(call) for call in batch):
+            return await asyncio.to_thread(self._rows, batch)
+        rows = self._rows(batch)
+        await asyncio.sleep(0)  # let requests run between metering and the insert
+        return rows
 
     def _rows(self, batch: list[Call]) -> Rows:
         rows = [self._row(call) for call in batch]

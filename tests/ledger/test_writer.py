@@ -111,8 +111,8 @@ async def test_a_full_queue_spills_to_the_spool(database: FlakyDatabase, tmp_pat
     writer = writer_for(database, tmp_path, max_queue=3)
     made = [make_call(database.settings) for _ in range(10)]
     for call in made:
-        writer.record(call)  # not started: the queue fills, the rest is spooled at once
-    assert writer.file_spool.pending == 7 and writer.pending == 10
+        writer.record(call)  # not started: past twice max_queue the writer counts as stalled
+    assert writer.file_spool.pending == 4 and writer.pending == 10
     await writer.start()
     await wait_for(lambda: _equals(row_count(database), 10))
     await writer.close()
@@ -212,3 +212,18 @@ async def _equals(value, expected) -> bool:  # type: ignore[no-untyped-def]
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_backlog_past_max_queue_is_spooled_in_batches_and_replayed(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
+    writer = writer_for(database, tmp_path, batch_size=5, max_queue=10, interval=30)
+    made = [make_call(database.settings) for _ in range(19)]
+    for call in made:  # the writer task is not running yet: a backlog builds up
+        writer.record(call)
+    assert writer.file_spool.pending == 0  # nothing spooled on the request path
+    await writer.flush()
+    assert writer.file_spool.pending == 9  # the oldest past max_queue went to the spool
+    await writer.replay()
+    await writer.close()
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
