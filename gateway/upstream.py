@@ -46,7 +46,13 @@ class UpstreamPool:
         url = self._urls.get(request.url)
         if url is None:
             url = self._urls[request.url] = URL(request.url)
-        return await self.session(provider).post(url, data=request.body, headers=request.headers)
+        session = self.session(provider)
+        try:
+            return await session.post(url, data=request.body, headers=request.headers)
+        except aiohttp.ServerDisconnectedError:
+            # A pooled keep-alive connection the server closed just as it was reused (its idle
+            # timeout raced ours): nothing was answered, so send once more on a new connection.
+            return await session.post(url, data=request.body, headers=request.headers)
 
     async def get(self, provider: Provider, url: str, headers: dict[str, str]) -> bytes:
         async with self.session(provider).get(url, headers=headers) as response:
