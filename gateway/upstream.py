@@ -24,7 +24,9 @@ class UpstreamPool:
             config = provider.config
             connector = aiohttp.TCPConnector(
                 limit=config.max_connections,
-                keepalive_timeout=30,
+                # Below the 5 s idle timeout of uvicorn-based servers (vLLM, the simulator), so
+                # the gateway, not the server, retires idle connections.
+                keepalive_timeout=4.0,
                 ttl_dns_cache=300,
                 enable_cleanup_closed=True,
             )
@@ -49,9 +51,11 @@ class UpstreamPool:
         session = self.session(provider)
         try:
             return await session.post(url, data=request.body, headers=request.headers)
-        except aiohttp.ServerDisconnectedError:
-            # A pooled keep-alive connection the server closed just as it was reused (its idle
-            # timeout raced ours): nothing was answered, so send once more on a new connection.
+        except aiohttp.ClientConnectorError:
+            raise  # no connection at all: a resend would only wait out the timeout again
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            # A pooled keep-alive connection the server closed (or reset) just as it was reused:
+            # nothing was answered, so send once more on a new connection.
             return await session.post(url, data=request.body, headers=request.headers)
 
     async def get(self, provider: Provider, url: str, headers: dict[str, str]) -> bytes:
