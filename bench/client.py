@@ -16,19 +16,24 @@ import time
 import httptools
 import orjson
 
-CONTENT = re.compile(rb'"content": ?"[^"]')
+CONTENT = re.compile(rb'"content": ?"[^"]')  # an OpenAI chunk carrying text
+ANTHROPIC_CONTENT = re.compile(rb'"text_delta", ?"text": ?"[^"]')  # an Anthropic text delta
+PATTERNS = {"openai": CONTENT, "anthropic": ANTHROPIC_CONTENT}
 TAIL = 16  # bytes kept from one read to the next, so a match split between reads is found
 
 
 def chat_request(host: str, port: int, key: str, model: str, directive: str,
-                 stream: bool = True, path: str = "/v1/chat/completions") -> bytes:
-    """The raw bytes of a chat completion request whose prompt carries a `[sim ...]` directive."""
-    body = orjson.dumps({
-        "model": model,
-        "stream": stream,
-        "messages": [{"role": "user", "content": f"Tell me a story. {directive}"}],
-    })
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {key}\r\n"
+                 stream: bool = True, path: str | None = None, api: str = "openai") -> bytes:
+    """The raw bytes of a chat request (OpenAI or Anthropic Messages) with a `[sim ...]` prompt."""
+    message = {"role": "user", "content": f"Tell me a story. {directive}"}
+    if api == "anthropic":
+        body = orjson.dumps({"model": model, "stream": stream, "max_tokens": 4096,
+                             "messages": [message]})
+        path, auth = path or "/v1/messages", f"x-api-key: {key}"
+    else:
+        body = orjson.dumps({"model": model, "stream": stream, "messages": [message]})
+        path, auth = path or "/v1/chat/completions", f"Authorization: Bearer {key}"
+    head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode() + body
 
@@ -43,8 +48,10 @@ class Call(asyncio.Protocol):
     `close_after` closes the connection as soon as that many content chunks have arrived.
     """
 
-    def __init__(self, request: bytes, close_after: int | None = None) -> None:
+    def __init__(self, request: bytes, close_after: int | None = None,
+                 pattern: re.Pattern[bytes] = CONTENT) -> None:
         self.request = request
+        self.pattern = pattern
         self.close_after = close_after
         self.started = time.perf_counter()
         loop = asyncio.get_running_loop()
@@ -86,7 +93,7 @@ class Call(asyncio.Protocol):
         now = time.perf_counter()
         data = self._tail + body
         last_end, count = 0, 0
-        for match in CONTENT.finditer(data):
+        for match in self.pattern.finditer(data):
             last_end, count = match.end(), count + 1
         self._tail = data[max(last_end, len(data) - TAIL):]
         if count:
@@ -113,9 +120,10 @@ class Call(asyncio.Protocol):
         return self.chunk_times[0] - self.started if self.chunk_times else None
 
 
-async def start(host: str, port: int, request: bytes, close_after: int | None = None) -> Call:
+async def start(host: str, port: int, request: bytes, close_after: int | None = None,
+                pattern: re.Pattern[bytes] = CONTENT) -> Call:
     """Connect and send `request`; connection errors are recorded on the returned call."""
-    call = Call(request, close_after)
+    call = Call(request, close_after, pattern)
     try:
         await asyncio.get_running_loop().create_connection(lambda: call, host, port)
     except OSError as exc:

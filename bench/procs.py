@@ -100,9 +100,13 @@ def write_configs(out: Path, sim_url: str, key: str) -> tuple[Path, Path]:
     gateway = {
         "database_url": f"sqlite+aiosqlite:///{out.resolve()}/bench.db",
         "providers": [{"name": "sim", "kind": "openai", "base_url": f"{sim_url}/v1",
+                       "api_key": "sk-sim-upstream"},
+                      {"name": "sim-anthropic", "kind": "anthropic", "base_url": sim_url,
                        "api_key": "sk-sim-upstream"}],
         "models": [{"name": "bench-model", "provider": "sim", "upstream_model": "sim-gpt",
-                    "price": {"input": 0.15, "output": 0.6}}],
+                    "price": {"input": 0.15, "output": 0.6}},
+                   {"name": "bench-claude", "provider": "sim-anthropic",
+                    "upstream_model": "sim-claude", "price": {"input": 1.0, "output": 5.0}}],
         "workloads": [{"name": "bench", "keys": [key]}],
     }
     litellm = {

@@ -44,16 +44,18 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_check("throughput", "requests/s, concurrency 20", g["rps"], 1500, "req/s",
                           at_least=True))
         out.append(_check("throughput", "errors (non-2xx, socket)", g["error_count"], 0, ""))
-    if "streams" in phases:
-        d, g = phases["streams"]["direct"], phases["streams"]["gateway"]
-        out.append(_check("streams", "client keeps up: direct chunks/s per stream",
+    for phase in ("streams", "anthropic"):
+        if phase not in phases:
+            continue
+        d, g = phases[phase]["direct"], phases[phase]["gateway"]
+        out.append(_check(phase, "client keeps up: direct chunks/s per stream",
                           d["stream_chunks_per_s_p50"], 95, "chunks/s", at_least=True))
-        out.append(_check("streams", "added TTFT p50", _diff(g, d, "ttft_ms", "p50"), 5, "ms"))
-        out.append(_check("streams", "chunks/s, % of direct",
+        out.append(_check(phase, "added TTFT p50", _diff(g, d, "ttft_ms", "p50"), 5, "ms"))
+        out.append(_check(phase, "chunks/s, % of direct",
                           100 * g["chunks_per_s"] / d["chunks_per_s"], 95, "%", at_least=True))
-        out.append(_check("streams", "inter-chunk gap p99 over direct",
+        out.append(_check(phase, "inter-chunk gap p99 over direct",
                           _diff(g, d, "gap_ms", "p99"), 5, "ms"))
-        out.append(_check("streams", "failed streams", g["failed"], 0, ""))
+        out.append(_check(phase, "failed streams", g["failed"], 0, ""))
     if "abort" in phases:
         for kind in ("stream", "unary"):
             a = phases["abort"][kind]
@@ -196,6 +198,8 @@ SECTIONS = {
                    lambda p: _wrk_table(p, {"rps": "gateway >= 1,500"})),
     "streams": ("Streams: 50 new a second, 100 tokens at 100 tokens/s, TTFT 200 ms (open loop)",
                 _streams_table),
+    "anthropic": ("Streams on the Anthropic Messages API (native relay), same open loop",
+                  _streams_table),
     "abort": ("Abort propagation (client close -> simulator sees the close)", _abort_table),
     "memory": ("Memory with open streams (tps=2, tokens=120)", _memory_table),
 }

@@ -1,6 +1,6 @@
 """Benchmark the gateway against a direct-to-simulator baseline, in one run on this machine.
 
-    python bench/run.py [--quick] [--phases latency throughput streams abort memory]
+    python bench/run.py [--quick] [--phases latency throughput streams anthropic abort memory]
                         [--out bench/out] [--write-results] [--profile]
 
 Starts the simulator and the gateway (one worker each) as child processes, runs each phase
@@ -32,7 +32,7 @@ import wrk
 
 BENCH = Path(__file__).resolve().parent
 KEY = "sk-bench-key"
-PHASES = ("latency", "throughput", "streams", "abort", "memory")  # in the order they run
+PHASES = ("latency", "throughput", "streams", "anthropic", "abort", "memory")  # run order
 
 
 @dataclass(frozen=True)
@@ -131,15 +131,22 @@ def _script(name: str, *args: object) -> list[str]:
 
 def phase_streams(bench: Bench) -> dict[str, Any]:
     """50 new streams a second (100 tokens at 100 tokens/s) against every target."""
+    return {name: _open_loop(bench, url, model, "openai")
+            for name, (url, model) in bench.targets.items()}
+
+
+def phase_anthropic(bench: Bench) -> dict[str, Any]:
+    """The same open-loop streams on the Anthropic Messages API, relayed natively."""
+    return {"direct": _open_loop(bench, bench.sim.url, "sim-claude", "anthropic"),
+            "gateway": _open_loop(bench, bench.gateway.url, "bench-claude", "anthropic")}
+
+
+def _open_loop(bench: Bench, url: str, model: str, api: str) -> dict[str, Any]:
     seconds = bench.timing.stream_s
-    results = {}
-    for name, (url, model) in bench.targets.items():
-        argv = _script("streams.py", "--url", url, "--key", KEY, "--model", model,
-                       "--rate", 50, "--duration", seconds, "--ttft-ms", 200, "--tps", 100,
-                       "--tokens", 100)
-        results[name] = bench.measure(
-            partial(procs.run_json, argv, seconds + 60, bench.out / "streams.log"))
-    return results
+    argv = _script("streams.py", "--url", url, "--key", KEY, "--model", model, "--api", api,
+                   "--rate", 50, "--duration", seconds, "--ttft-ms", 200, "--tps", 100,
+                   "--tokens", 100)
+    return bench.measure(partial(procs.run_json, argv, seconds + 60, bench.out / "streams.log"))
 
 
 def phase_abort(bench: Bench) -> dict[str, Any]:
@@ -178,7 +185,8 @@ def phase_memory(bench: Bench) -> dict[str, Any]:
 
 RUNNERS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "latency": partial(wrk_phase, connections=1), "throughput": partial(wrk_phase, connections=20),
-    "streams": phase_streams, "abort": phase_abort, "memory": phase_memory,
+    "streams": phase_streams, "anthropic": phase_anthropic, "abort": phase_abort,
+    "memory": phase_memory,
 }
 
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import uvloop
-from client import Call, chat_request, percentile, start
+from client import PATTERNS, Call, chat_request, percentile, start
 
 GRACE = 5.0  # seconds to wait for late streams after the ideal end, before closing them
 
@@ -78,7 +78,8 @@ async def open_streams(args: argparse.Namespace, count: int) -> tuple[list[Call]
     url = urlsplit(args.url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     directive = f"[sim ttft_ms={args.ttft_ms:g} tps={args.tps:g} tokens={args.tokens}]"
-    request = chat_request(host, port, args.key, args.model, directive)
+    request = chat_request(host, port, args.key, args.model, directive, api=args.api)
+    pattern = PATTERNS[args.api]
     pending: list[asyncio.Task[Call]] = []
     t0 = time.perf_counter()
     lag = 0.0
@@ -87,7 +88,7 @@ async def open_streams(args: argparse.Namespace, count: int) -> tuple[list[Call]
         if delay > 0:
             await asyncio.sleep(delay)
         lag = max(lag, -delay)
-        pending.append(asyncio.ensure_future(start(host, port, request)))
+        pending.append(asyncio.ensure_future(start(host, port, request, None, pattern)))
     calls = list(await asyncio.gather(*pending))
     return calls, t0, lag
 
@@ -139,6 +140,8 @@ def main() -> None:
     parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--key", default="sk-bench-key")
     parser.add_argument("--model", required=True)
+    parser.add_argument("--api", choices=sorted(PATTERNS), default="openai",
+                        help="OpenAI chat completions or Anthropic Messages")
     parser.add_argument("--rate", type=float, default=50.0, help="new streams per second")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of new streams")
     parser.add_argument("--ttft-ms", type=float, default=200.0)
