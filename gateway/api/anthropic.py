@@ -15,14 +15,11 @@ from gateway.api.asgi import read_body
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_anthropic
 from gateway.calls import Call
+from gateway.dispatch import upstream_call
 from gateway.errors import GatewayError
-from gateway.proxy import Reply, send_error
+from gateway.proxy import send_error
 from gateway.state import GatewayState
 from gateway.streaming.meter import Meter
-from gateway.streaming.relay import NativeReply
-from gateway.translate.anthropic_request import decode_messages
-from gateway.translate.anthropic_response import AnthropicEncoder
-from gateway.translate.reply import TranslatedReply
 
 FORWARDED_HEADERS = (b"anthropic-version", b"anthropic-beta")
 
@@ -63,21 +60,10 @@ class MessagesEndpoint:
                 meter=Meter(),
                 request_body=body,
             )
-            reply: Reply
-            if provider.kind == "anthropic":
-                request = provider.build_request(
-                    "messages",
-                    body,
-                    model,
-                    stream=stream,
-                    call_id=call.id,
-                    client_headers=forwarded_headers(scope),
-                )
-                reply = NativeReply(provider, "messages")
-            else:
-                chat = decode_messages(body, provider.kind)
-                request = provider.build_chat_request(chat, model, call_id=call.id)
-                reply = TranslatedReply(provider, AnthropicEncoder(call.id, model.name))
+            request, reply = upstream_call(
+                provider, model, "anthropic", "messages", body, call.id, stream=stream,
+                client_headers=forwarded_headers(scope),
+            )
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)
             return

@@ -17,15 +17,12 @@ from gateway.api.asgi import read_body, send_response
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_openai
 from gateway.calls import Call
-from gateway.errors import BadRequest, GatewayError
+from gateway.dispatch import upstream_call
+from gateway.errors import GatewayError
 from gateway.providers.base import Route
-from gateway.proxy import Reply, send_error
+from gateway.proxy import send_error
 from gateway.state import GatewayState
 from gateway.streaming.meter import Meter
-from gateway.streaming.relay import NativeReply
-from gateway.translate.openai_request import decode_chat, include_usage
-from gateway.translate.openai_response import OpenAIEncoder
-from gateway.translate.reply import TranslatedReply
 
 
 class OpenAIEndpoint:
@@ -57,23 +54,9 @@ class OpenAIEndpoint:
                 meter=meter,
                 request_body=body,
             )
-            reply: Reply
-            if provider.kind == "openai":
-                request = provider.build_request(
-                    self.route, body, model, stream=stream, call_id=call.id
-                )
-                reply = NativeReply(provider, self.route, request.strip_usage)
-            elif self.route == "chat":
-                chat = decode_chat(body, provider.kind)
-                request = provider.build_chat_request(chat, model, call_id=call.id)
-                encoder = OpenAIEncoder(call.id, model.name, include_usage=include_usage(body))
-                reply = TranslatedReply(provider, encoder)
-            else:
-                raise BadRequest(
-                    f"model {model.name!r} is served by a {provider.kind} provider, which has "
-                    f"no {self.route} API; use /v1/chat/completions",
-                    param="model",
-                )
+            request, reply = upstream_call(
+                provider, model, "openai", self.route, body, call.id, stream=stream
+            )
         except GatewayError as err:
             await send_error(send, err, shapes.OPENAI)
             return

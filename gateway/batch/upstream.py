@@ -12,15 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gateway.config import ModelConfig, Settings
-from gateway.errors import BadRequest
-from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.dispatch import upstream_call
+from gateway.providers.base import Provider, UpstreamRequest
 from gateway.proxy import Reply
-from gateway.streaming.relay import NativeReply
-from gateway.translate.anthropic_request import decode_messages
-from gateway.translate.anthropic_response import AnthropicEncoder
-from gateway.translate.openai_request import decode_chat
-from gateway.translate.openai_response import OpenAIEncoder
-from gateway.translate.reply import TranslatedReply
 
 Shape = Literal["openai", "anthropic"]
 _LIVE_ONLY = ("stream", "stream_options")
@@ -48,34 +42,10 @@ def prepare(
 ) -> Prepared:
     """The upstream request of a stored call (non-streaming) and how to read its answer."""
     body = copy.deepcopy(body)  # the providers rename the model in place
-    if shape == "anthropic":
-        if provider.kind == "anthropic":
-            request = provider.build_request(
-                "messages",
-                body,
-                model,
-                stream=False,
-                call_id=call_id,
-                client_headers=client_headers,
-            )
-            return Prepared(request, NativeReply(provider, "messages"))
-        chat = decode_messages(body, provider.kind)
-        request = provider.build_chat_request(chat, model, call_id=call_id)
-        return Prepared(request, TranslatedReply(provider, AnthropicEncoder(call_id, model.name)))
-    openai_route: Route = route  # type: ignore[assignment]
-    if provider.kind == "openai":
-        request = provider.build_request(openai_route, body, model, stream=False, call_id=call_id)
-        return Prepared(request, NativeReply(provider, openai_route))
-    if route != "chat":
-        raise BadRequest(
-            f"model {model.name!r} is served by a {provider.kind} provider, which has no "
-            f"{route} API; use /v1/chat/completions",
-            param="model",
-        )
-    chat = decode_chat(body, provider.kind)
-    request = provider.build_chat_request(chat, model, call_id=call_id)
-    encoder = OpenAIEncoder(call_id, model.name, include_usage=False)
-    return Prepared(request, TranslatedReply(provider, encoder))
+    request, reply = upstream_call(
+        provider, model, shape, route, body, call_id, stream=False, client_headers=client_headers
+    )
+    return Prepared(request, reply)
 
 
 def prepare_call(settings: Settings, provider: Provider, row: Any) -> Prepared:
