@@ -12,22 +12,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.metrics_core import Metric
 
-from gateway.config import prometheus_multiprocess_dir
-from gateway.metrics import REGISTRY
+from gateway.metrics import merged_registry
 
 QUANTILES = {"p50": 0.5, "p95": 0.95}
 
 
 def collect() -> list[Metric]:
     """Every metric family, merged over the worker processes when there are several."""
-    if prometheus_multiprocess_dir():
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        return list(registry.collect())
-    return list(REGISTRY.collect())
+    return list(merged_registry().collect())
 
 
 def quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:

@@ -70,13 +70,18 @@ LEDGER_PENDING = Gauge(
 )
 
 
-def render() -> tuple[bytes, str]:
-    """The exposition text and its content type (merged over all workers when several)."""
+def merged_registry() -> CollectorRegistry:
+    """This process's metrics, or under `--workers N` those of every worker merged."""
     if prometheus_multiprocess_dir():
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def render() -> tuple[bytes, str]:
+    """The exposition text and its content type (merged over all workers when several)."""
+    return generate_latest(merged_registry()), CONTENT_TYPE_LATEST
 
 
 def process_exited(pid: int) -> None:
