@@ -36,6 +36,8 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     state = GatewayState(settings, ledger)
     if isinstance(ledger, Ledger):
         ledger.serve_keys_to(state.auth)
+    else:  # no key table: the config's keys are all there is
+        state.auth.load_stored_keys({}, ever_stored=False)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

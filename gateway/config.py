@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -120,13 +121,21 @@ class WorkloadConfig(_Strict):
     keys: list[SecretStr] = Field(default_factory=list)
     mode: RoutingMode = "auto"
     on_cancel: Literal["abort", "drain"] = "abort"
+    # Indexes of `keys` entries that were empty (e.g. `${VAR:-}` with VAR unset): dropped, but
+    # they still count as configured keys, so the gateway never runs open because of them.
+    _empty_keys: tuple[int, ...] = PrivateAttr(default=())
 
-    @field_validator("keys", mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _drop_empty_keys(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [key for key in value if key not in (None, "")]
-        return value
+    def _drop_empty_keys(cls, data: Any, handler: Any) -> Any:
+        empty: tuple[int, ...] = ()
+        if isinstance(data, dict) and isinstance(data.get("keys"), list):
+            empty = tuple(i for i, key in enumerate(data["keys"]) if key in (None, ""))
+            data = {**data, "keys": [key for key in data["keys"] if key not in (None, "")]}
+        workload = handler(data)
+        if empty:
+            workload._empty_keys = empty
+        return workload
 
 
 class Settings(_Strict):
@@ -137,6 +146,11 @@ class Settings(_Strict):
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     redis_url: str | None = None
     admin_key: SecretStr | None = None
+    # Who may reach the gateway: /metrics' bearer token, and the Host names and browser
+    # origins accepted in open mode besides loopback ones (README "Security").
+    metrics_token: SecretStr | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_allowed_origins: list[str] = Field(default_factory=list)
     # The batch lane (gateway/batch): worker, leases, polling, files and callbacks.
     batch_worker: bool = True  # `gateway serve` runs the batch worker in-process
     batch_lease: float = 30.0  # a worker's hold on a running call or a queue entry
@@ -174,7 +188,9 @@ class Settings(_Strict):
             raise ValueError("must be greater than zero")
         return value
 
-    @field_validator("callback_allowed_hosts", mode="before")
+    @field_validator(
+        "callback_allowed_hosts", "allowed_hosts", "cors_allowed_origins", mode="before"
+    )
     @classmethod
     def _host_list(cls, value: Any) -> Any:
         if isinstance(value, str):  # GATEWAY_CALLBACK_ALLOWED_HOSTS=a.example,b.example
@@ -196,6 +212,26 @@ class Settings(_Strict):
         if self.batch_poll_max < self.batch_poll_interval:
             raise ValueError("batch_poll_max: must not be less than batch_poll_interval")
         return self
+
+    @field_validator("allowed_hosts", "cors_allowed_origins")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [item.strip().lower().rstrip("/") for item in value]
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("must not be empty (leave it unset for a public /metrics)")
+        return value
+
+    def empty_workload_keys(self) -> list[str]:
+        """Fields of `keys` entries that were empty and ignored, as `workloads[i].keys[j]`."""
+        return [
+            f"workloads[{i}].keys[{j}]"
+            for i, workload in enumerate(self.workloads)
+            for j in workload._empty_keys
+        ]
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)

@@ -27,6 +27,8 @@ async def readyz(request: Request) -> Response:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    """Prometheus text format; needs the metrics token when `metrics_token` is set."""
+    request.app.state.gateway.auth.authorize_metrics(request.scope)
     body, content_type = render()
     return Response(body, media_type=content_type)

@@ -1,7 +1,8 @@
 """Keeps the authenticator's stored keys current: loaded at start, then every few seconds.
 
 Keys created or revoked by `gateway keys` in another process (or another worker) take effect
-within one interval; the admin API refreshes at once after a change.
+within one interval; the admin API refreshes at once after a change. Until the first read
+succeeds the authenticator fails closed; after it, the last known keys stay in force.
 """
 
 from __future__ import annotations
@@ -22,21 +23,35 @@ class KeySync:
         self.auth = auth
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._loaded = False
         self._failing = False
 
     async def refresh(self) -> None:
         """Load the stored keys now; on failure the last known keys stay in force."""
         try:
-            hashes = await asyncio.wait_for(self.store.active_hashes(), self.interval * 5)
+            hashes, ever_stored = await asyncio.wait_for(self._read(), self.interval * 5)
         except Exception as exc:
-            if not self._failing:
+            if not self._failing and not self._loaded:
+                log.error("cannot read the stored API keys (%s): failing closed, calls get 503 "
+                          "except with a config key or the admin key, until they can be read",
+                          exc)
+            elif not self._failing:
                 log.warning("could not load stored API keys (%s); keeping the last known", exc)
             self._failing = True
             return
         if self._failing:
-            log.info("stored API keys loaded again")
+            log.info("stored API keys loaded again%s",
+                     "" if self._loaded else ": no longer failing closed")
         self._failing = False
-        self.auth.replace_stored_keys(hashes)
+        self._loaded = True
+        self.auth.load_stored_keys(hashes, ever_stored)
+
+    async def _read(self) -> tuple[dict[str, str], bool]:
+        if not self._loaded:  # a database that was down at start may still need its schema
+            await self.store.database.ensure_ready()
+        hashes = await self.store.active_hashes()
+        ever_stored = bool(hashes) or (self.auth.may_open and await self.store.any_stored())
+        return hashes, ever_stored
 
     async def start(self) -> None:
         await self.refresh()

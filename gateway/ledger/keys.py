@@ -137,3 +137,8 @@ class KeyStore:
         )
         async with self.database.engine.connect() as conn:
             return {row.key_hash: row.workload for row in await conn.execute(query)}
+
+    async def any_stored(self) -> bool:
+        """Whether any key was ever stored (revoked ones count): such a gateway never runs open."""
+        async with self.database.engine.connect() as conn:
+            return (await conn.execute(select(api_keys.c.id).limit(1))).first() is not None

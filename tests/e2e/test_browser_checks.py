@@ -5,7 +5,6 @@ none of these checks."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -36,24 +35,25 @@ def post(gw: ServerProcess, headers: dict[str, str], path: str = "/v1/chat/compl
 
 
 @pytest.mark.parametrize(
-    "headers",
+    ("headers", "code"),
     [
-        {"origin": "https://evil.example"},
-        {"origin": "http://localhost.evil.example"},
-        {"origin": "null"},
-        {"sec-fetch-site": "cross-site"},
-        {"sec-fetch-site": "same-site"},
-        {"host": "evil.example:8080"},
-        {"host": "evil.example"},
-        {"host": "127.0.0.1.evil.example"},
+        ({"origin": "https://evil.example"}, "cross_site_request"),
+        ({"origin": "http://localhost.evil.example"}, "cross_site_request"),
+        ({"origin": "null"}, "cross_site_request"),
+        ({"origin": "http://[::1"}, "cross_site_request"),
+        ({"sec-fetch-site": "cross-site"}, "cross_site_request"),
+        ({"sec-fetch-site": "same-site"}, "cross_site_request"),
+        ({"host": "evil.example:8080"}, "host_not_allowed"),
+        ({"host": "evil.example"}, "host_not_allowed"),
+        ({"host": "127.0.0.1.evil.example"}, "host_not_allowed"),
     ],
-    ids=lambda h: f"{next(iter(h))}={next(iter(h.values()))}",
+    ids=lambda h: f"{next(iter(h))}={next(iter(h.values()))}" if isinstance(h, dict) else "",
 )
-def test_cross_site_and_rebound_requests_are_refused(open_gateway, headers) -> None:
+def test_cross_site_and_rebound_requests_are_refused(open_gateway, headers, code) -> None:
     reply = post(open_gateway, headers)
     assert reply.status_code == 403, reply.text
     error = reply.json()["error"]
-    assert error["type"] == "permission_error" and error["code"] == "cross_site_request"
+    assert error["type"] == "permission_error" and error["code"] == code
 
 
 def test_refusals_are_in_the_callers_shape(open_gateway) -> None:

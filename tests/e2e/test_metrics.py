@@ -45,3 +45,21 @@ def test_counts_add_up_across_workers(tmp_path, sim) -> None:
             assert metric_sum(response.text, "gateway_requests_total", workload="etl") == 12
     finally:
         server.stop()
+
+
+def test_metrics_token_guards_the_endpoint(tmp_path, sim) -> None:
+    server = start_gateway(tmp_path, gateway_config(sim.url, metrics_token="scrape-secret"))
+    try:
+        refused = httpx.get(f"{server.url}/metrics")
+        assert refused.status_code == 401
+        assert "metrics_token" in refused.json()["error"]["message"]
+        assert "gateway_" not in refused.text
+        wrong = httpx.get(f"{server.url}/metrics", headers={"authorization": "Bearer key-chat"})
+        assert wrong.status_code == 401  # a workload key is not enough
+        for key in ("scrape-secret", "admin-secret"):
+            scraped = httpx.get(f"{server.url}/metrics", headers={"authorization": f"Bearer {key}"})
+            assert scraped.status_code == 200 and "gateway_ledger_pending" in scraped.text
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # probes stay open
+    finally:
+        server.stop()
+    assert "scrape-secret" not in server.output()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
-from gateway.auth import AuthenticationFailed, Authenticator, hash_key
+from gateway.auth import AuthenticationFailed, Authenticator, KeysUnavailable, hash_key
 from gateway.errors import BadRequest
 from gateway.ledger.database import Database
 from gateway.ledger.keyring import KeySync
 from gateway.ledger.keys import AmbiguousKey, KeyNotFound, KeyStore
 from gateway.ledger.models import api_keys, workloads
 from tests.ledger.helpers import settings
+from tests.servers import free_port
 
 
 def scope(key: str | None) -> dict:
@@ -104,7 +105,31 @@ async def test_key_sync_keeps_the_last_keys_when_the_database_is_down(
     sync = KeySync(store, auth, interval=0.05)
     await sync.refresh()
     await store.database.engine.dispose()
-    broken = KeyStore(Database(settings("sqlite+aiosqlite:////nonexistent/dir/x.db")))
+    broken = KeyStore(Database(settings(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")))
     sync.store = broken
     await sync.refresh()
     assert auth.authenticate(scope(new.key)).workload == "team-a"
+
+
+async def test_any_stored_counts_revoked_keys(store: KeyStore) -> None:
+    assert not await store.any_stored()
+    new = await store.create("team-a")
+    await store.revoke(new.id)
+    assert await store.active_hashes() == {}
+    assert await store.any_stored()
+
+
+async def test_key_sync_fails_closed_until_the_first_read(store: KeyStore, db_url: str) -> None:
+    auth = Authenticator(settings(db_url, workloads=[]))
+    new = await store.create("team-a")
+    await store.revoke(new.id)
+    closed_port = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/gone"
+    sync = KeySync(KeyStore(Database(settings(closed_port))), auth)
+    await sync.refresh()
+    with pytest.raises(KeysUnavailable):
+        auth.authenticate(scope(None))
+    sync.store = store
+    await sync.refresh()
+    assert not auth.open and not auth.may_open  # a revoked row is enough to stay closed
+    with pytest.raises(AuthenticationFailed):
+        auth.authenticate(scope(None))

@@ -29,6 +29,21 @@ def test_interpolation_and_defaults() -> None:
 def test_empty_default_key_is_dropped() -> None:
     settings = build_settings(BASE, {"UP_KEY": "s"})
     assert settings.workloads[0].keys == []
+    assert settings.empty_workload_keys() == ["workloads[0].keys[0]"]  # but remembered
+    assert build_settings(BASE, {"UP_KEY": "s", "W_KEY": "k"}).empty_workload_keys() == []
+
+
+def test_exposure_settings_from_the_environment() -> None:
+    env = {"UP_KEY": "s", "GATEWAY_METRICS_TOKEN": "t", "GATEWAY_ALLOWED_HOSTS": "A.lan, b.lan",
+           "GATEWAY_CORS_ALLOWED_ORIGINS": "https://App.example/"}
+    settings = build_settings(BASE, env)
+    assert settings.metrics_token is not None and settings.metrics_token.get_secret_value() == "t"
+    assert settings.allowed_hosts == ["a.lan", "b.lan"]
+    assert settings.cors_allowed_origins == ["https://app.example"]
+    defaults = build_settings(BASE, {"UP_KEY": "s"})
+    assert defaults.metrics_token is None and defaults.allowed_hosts == []
+    with pytest.raises(ConfigError, match="metrics_token: .*empty"):
+        build_settings(BASE, {"UP_KEY": "s", "GATEWAY_METRICS_TOKEN": ""})
 
 
 def test_missing_variable_names_field_and_variable() -> None:
