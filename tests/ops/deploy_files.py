@@ -91,6 +91,22 @@ def compose_environment(service: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in environment.items()}
 
 
+def published(service: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A compose service's `ports` as (host address or "", host port, container port)."""
+    found = []
+    for entry in service.get("ports", []):
+        parts = str(entry).rsplit(":", 2)
+        address, host, container = ([""] * (3 - len(parts)) + parts)[-3:]
+        found.append((address, host, container))
+    return found
+
+
+def scrape_config(name: str) -> dict[str, Any]:
+    """The first scrape job of deploy/prometheus/`name`."""
+    config = yaml.safe_load((DEPLOY / "prometheus" / name).read_text())
+    return config["scrape_configs"][0]
+
+
 def gateway_services(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Compose services that run the gateway image."""
     return {

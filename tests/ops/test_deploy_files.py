@@ -103,19 +103,61 @@ def test_gateway_variables_are_settings(where: str, names: set[str]) -> None:
     assert not unknown, f"{where} sets variables the gateway does not read: {sorted(unknown)}"
 
 
+COMPOSE_SECRETS = {"GATEWAY_ADMIN_KEY": "admin", "GATEWAY_METRICS_TOKEN": "scrape"}
+
+
 @pytest.mark.parametrize("service", ["gateway", "worker", "migrate"])
 def test_compose_environment_makes_valid_settings(service: str) -> None:
     spec = COMPOSE["services"][service]
     env = RUNTIME.env() | {
-        k: files.compose_value(v, {"GATEWAY_ADMIN_KEY": "admin"})
+        k: files.compose_value(v, COMPOSE_SECRETS)
         for k, v in files.compose_environment(spec).items()
     }
     settings = load_settings(env=env)
     assert settings.database_url.startswith("postgresql+asyncpg://")
     assert settings.redis_url == "redis://redis:6379/0" and settings.admin_key is not None
-    assert settings.host == "0.0.0.0"
-    with pytest.raises(KeyError, match="GATEWAY_ADMIN_KEY"):  # no default admin key
-        files.compose_value(files.compose_environment(spec)["GATEWAY_ADMIN_KEY"], {})
+    assert settings.metrics_token is not None
+    assert settings.host == "0.0.0.0"  # not loopback: the gateway in compose never runs open
+    for name in COMPOSE_SECRETS:  # no default admin key or metrics token
+        with pytest.raises(KeyError, match=name):
+            files.compose_value(files.compose_environment(spec)[name], {})
+
+
+def test_compose_publishes_monitoring_on_loopback_only() -> None:
+    for name in ("prometheus", "grafana", "postgres", "redis"):
+        for address, _, _ in files.published(COMPOSE["services"][name]):
+            assert address == "127.0.0.1", (name, address)
+    assert files.published(COMPOSE["services"]["prometheus"])
+    assert files.published(COMPOSE["services"]["grafana"])
+
+
+def test_compose_grafana_needs_a_password_and_no_anonymous_access() -> None:
+    env = files.compose_environment(COMPOSE["services"]["grafana"])
+    with pytest.raises(KeyError, match="GRAFANA_ADMIN_PASSWORD"):
+        files.compose_value(env["GF_SECURITY_ADMIN_PASSWORD"], {})
+    given = {"GRAFANA_ADMIN_PASSWORD": "p"}
+    assert files.compose_value(env["GF_SECURITY_ADMIN_PASSWORD"], given) == "p"
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_compose_prometheus_sends_the_metrics_token() -> None:
+    prometheus = COMPOSE["services"]["prometheus"]
+    (secret,) = prometheus["secrets"]
+    assert COMPOSE["secrets"][secret] == {"environment": "GATEWAY_METRICS_TOKEN"}
+    auth = files.scrape_config("prometheus.yml")["authorization"]
+    assert auth.get("type", "Bearer") == "Bearer"
+    assert auth["credentials_file"] == f"/run/secrets/{secret}"
+    gateway = files.compose_environment(COMPOSE["services"]["gateway"])
+    assert "GATEWAY_METRICS_TOKEN" in gateway["GATEWAY_METRICS_TOKEN"]
+
+
+def test_kubernetes_prometheus_sends_the_metrics_token() -> None:
+    env = {item["name"]: item for item in API_CONTAINER["env"]}
+    ref = env["GATEWAY_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert ref["name"] == "gateway-secrets" and not ref.get("optional")
+    auth = files.scrape_config("prometheus-kubernetes.yml")["authorization"]
+    assert auth.get("type", "Bearer") == "Bearer"
+    assert auth["credentials_file"].endswith(f"/{ref['name']}/{ref['key']}")
 
 
 @pytest.mark.parametrize("workload", ["gateway-api", "gateway-worker"])
@@ -130,6 +172,9 @@ def test_kubernetes_config_makes_valid_settings(workload: str) -> None:
     assert CONFIG_MAP["GATEWAY_CONFIG"] == f"{mount['mountPath']}/gateway.yaml"
     settings = build_settings(yaml.safe_load(config), CONFIG_MAP | secrets)
     assert settings.port == int(CONFIG_MAP["GATEWAY_PORT"]) and settings.workloads
+    assert settings.host == "0.0.0.0" and settings.workloads[0].keys  # never open
+    if workload == "gateway-api":  # the pods Prometheus scrapes
+        assert settings.metrics_token is not None
 
 
 def test_ports_agree() -> None:

@@ -29,6 +29,7 @@ BUILD, RUNTIME = STAGES["build"], STAGES["runtime"]
 IMAGE_VENV = "/opt/gateway"
 IMAGE_HOME = RUNTIME.last("WORKDIR")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")  # as .dockerignore
+ADMIN_KEY = "image-admin-key"  # `docker run -e GATEWAY_ADMIN_KEY=...`, as the README says
 
 
 class Image:
@@ -89,7 +90,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
 @pytest.fixture(scope="module")
 def container(image: Image) -> Iterator[tuple[str, dict[str, str], subprocess.Popen]]:
     port = free_port()
-    env = image.env(port)
+    env = image.env(port) | {"GATEWAY_ADMIN_KEY": ADMIN_KEY}
     argv = [*RUNTIME.exec_form("ENTRYPOINT"), *RUNTIME.exec_form("CMD")]
     log = open(image.home / "serve.log", "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(argv, cwd=image.home, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -140,15 +141,20 @@ def test_entrypoint_serves_the_offline_demo(container, image: Image) -> None:
     assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
     page = httpx.get(f"{url}/dashboard", timeout=5)
     assert page.status_code == 200 and "dashboard/dashboard.js" in page.text
-    reply = httpx.post(
-        f"{url}/v1/chat/completions",
-        timeout=10,
-        json={"model": "sim-gpt", "messages": [{"role": "user", "content": "hi"}]},
-    )
+    call = {"model": "sim-gpt", "messages": [{"role": "user", "content": "hi"}]}
+    keyless = httpx.post(f"{url}/v1/chat/completions", timeout=10, json=call)
+    assert keyless.status_code == 401  # on 0.0.0.0 the image never runs open
+    assert "POST /v1/gateway/keys" in keyless.json()["error"]["message"]
+    new = httpx.post(f"{url}/v1/gateway/keys", json={"workload": "demo"}, timeout=10,
+                     headers={"authorization": f"Bearer {ADMIN_KEY}"})
+    assert new.status_code == 201, new.text
+    reply = httpx.post(f"{url}/v1/chat/completions", timeout=10, json=call,
+                       headers={"authorization": f"Bearer {new.json()['key']}"})
     assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"]
     assert (image.home / "gateway.db").exists()  # the image's default ledger, in its volume
     log = (image.home / "serve.log").read_text()
     assert "simulator" in log and "0.0.0.0" in log
+    assert "no API key is configured" in log and "/metrics is public" in log
 
 
 def test_healthcheck_command_passes(container) -> None:
