@@ -79,9 +79,8 @@ class BrowserGuard:
                 )
 
     def _check_host(self, authority: str) -> None:
-        if authority in self.allowed_hosts or is_loopback(_host_name(authority)):
-            return
-        if _host_name(authority) in self.allowed_hosts:
+        name = _host_name(authority)
+        if is_loopback(name) or name in self.allowed_hosts or authority in self.allowed_hosts:
             return
         raise HostNotAllowed(
             f"Host {authority!r} is not a loopback name: a gateway with no API key answers "

@@ -3,6 +3,7 @@ loopback address, and said in the log. Keys that cannot be read fail closed."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -131,14 +132,14 @@ def test_stored_keys_unreadable_at_start_fail_closed(
     tmp_path: Path, sim: ServerProcess, database: str, proxy: TcpProxy, servers
 ) -> None:
     config = keyless_config(sim.url, tmp_path, database_url=through(database, proxy.port))
-    first = start_gateway(tmp_path, dict(config))
-    servers.append(first)
-    new = create_key(first)
-    first.stop()
-
-    proxy.down()
-    gw = start_gateway(tmp_path, dict(config))
-    servers.append(gw)
+    with contextlib.chdir(tmp_path):  # where a Postgres ledger's spool file goes
+        first = start_gateway(tmp_path, dict(config))
+        servers.append(first)
+        new = create_key(first)
+        first.stop()
+        proxy.down()
+        gw = start_gateway(tmp_path, dict(config))
+        servers.append(gw)
     keyless = chat(gw)
     assert keyless.status_code == 503, keyless.text
     assert keyless.json()["error"]["code"] == "keys_unavailable"
