@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # The gateway image: a virtualenv built in one stage, copied into a slim runtime that runs as a
-# non-root user. Build: `docker build -t llm-gateway .`  Run: `docker run -p 8080:8080 llm-gateway`
-# (no config and no provider keys: the built-in simulator's models, a SQLite ledger in the volume).
+# non-root user. Build: `docker build -t llm-gateway .`  Run:
+# `docker run -p 8080:8080 -e GATEWAY_ADMIN_KEY=... llm-gateway`, then create a key with
+# `POST /v1/gateway/keys` (it listens on 0.0.0.0, so calls need a key; see README "Security").
+# No config and no provider keys: the built-in simulator's models, a SQLite ledger in the volume.
 # The same image runs every role: `serve` (default), `worker`, `migrate`, `keys`, `spend`.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
