@@ -187,7 +187,8 @@ class ResponseAnswer:
     def _final(self, sent: int) -> dict[str, Any]:
         call = self.call
         if call.tools:
-            output = [self._call_item(i, t.arguments, "completed") for i, t in enumerate(call.tools)]
+            tools = enumerate(call.tools)
+            output = [self._call_item(i, t.arguments, "completed") for i, t in tools]
         else:
             text = "".join(self.pieces[:sent]) if self.pieces else text_of(sent)
             output = [self._message(text, "incomplete" if call.finish == "length" else "completed")]
