@@ -59,7 +59,7 @@ def _text_or_token_ids(value: Any, model: str) -> int:
         return tokens.count(value, model)
     if isinstance(value, dict):  # a Responses API input item
         pieces = [value.get("content"), value.get("arguments"), value.get("output")]
-        return sum(tokens.count(text, model) for text in texts(pieces))
+        return sum(tokens.count(text, model) for piece in pieces for text in texts(piece))
     if isinstance(value, list):
         if all(isinstance(item, int) for item in value):
             return len(value)
