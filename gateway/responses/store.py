@@ -65,7 +65,9 @@ class ResponseStore:
         row.setdefault("created_at", row["updated_at"])
         statement = insert_for(self.database.engine, responses).values(row)
         changed = {k: statement.excluded[k] for k in ("status", "response", "updated_at")}
-        statement = statement.on_conflict_do_update(index_elements=["id"], set_=changed)
+        statement = statement.on_conflict_do_update(  # only the same call updates its row
+            index_elements=["id"], set_=changed, where=responses.c.call_id == row["call_id"]
+        )
         async with self.database.engine.begin() as conn:
             await conn.execute(statement)
 

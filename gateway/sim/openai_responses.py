@@ -107,6 +107,7 @@ class ResponseAnswer:
         self.id = f"resp_sim{call.id}"
         self.message_id = f"msg_sim{call.id}"
         self.seq = 0
+        self._unsent: int | None = None
         self.pieces: list[str] = call.payload["pieces"]
 
     # --- stream ------------------------------------------------------------------------
@@ -118,6 +119,17 @@ class ResponseAnswer:
         ]
 
     def steps(self) -> Iterator[bytes]:
+        chunks = self._chunks()
+        while True:
+            self._unsent = self.seq  # a step cut off by an injected error is never sent
+            try:
+                chunk = next(chunks)
+            except StopIteration:
+                self._unsent = None
+                return
+            yield chunk
+
+    def _chunks(self) -> Iterator[bytes]:
         if not self.call.tools:
             for i in range(self.call.tokens):
                 opening = self._open_message() if i == 0 else b""
@@ -173,6 +185,8 @@ class ResponseAnswer:
         return events
 
     def error_event(self) -> bytes:
+        if self._unsent is not None:
+            self.seq = self._unsent
         error = INJECTED["mid_stream"]
         return self._event("error", code="server_error", message=error.message, param=None)
 

@@ -76,7 +76,9 @@ class NativeResponses:
             for item in self.parser.feed(event):
                 record(self.meter, item)
                 if isinstance(item, StreamError) and self._status() != "failed":
-                    raw = self.failed_event(item.error)
+                    meter = self.meter
+                    usage = (meter.prompt_tokens, meter.completion_tokens)
+                    raw = self.parser.failed(item.error, usage, replacing=True)
             out.append(raw)
         return b"".join(out)
 

@@ -76,14 +76,18 @@ class ResponsesParser:
             response["output"] = [copy.deepcopy(self.items[i]) for i in sorted(self.items)]
         return response
 
-    def failed(self, err: GatewayError, usage: tuple[int | None, int | None]) -> bytes:
-        """A gateway-made `response.failed` continuing the upstream's sequence numbers."""
+    def failed(
+        self, err: GatewayError, usage: tuple[int | None, int | None], *, replacing: bool = False
+    ) -> bytes:
+        """A gateway-made `response.failed` continuing the upstream's sequence numbers (or in
+        place of the upstream's last event, an `error` event)."""
         response = self.snapshot() or {"object": "response", "output": []}
         if response.get("status") in TERMINAL:
             return b""
         response.update(status="failed", error=error_object(err), usage=usage_object(*usage))
         self.response = response
-        self.sequence += 1
+        if not replacing:
+            self.sequence += 1
         payload = {"type": "response.failed", "sequence_number": self.sequence,
                    "response": response}
         return b"event: response.failed\ndata: " + orjson.dumps(payload) + b"\n\n"

@@ -154,6 +154,7 @@ def test_injected_errors(client: openai.OpenAI) -> None:
         )
     )
     assert events[-1].type == "error"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
     assert [e.type for e in events].count("response.output_text.delta") == 2
 
 
