@@ -14,6 +14,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from tests.conftest import sim_records
 from tests.servers import SIM_KEY, ServerProcess, start_gateway
 
 from .responses_helpers import MODELS, NATIVE, WEATHER_TOOL, responses_config
@@ -243,3 +244,57 @@ def test_invalid_requests_are_named(gateway: ServerProcess) -> None:
         response = httpx.post(f"{gateway.url}/v1/responses", json=body, headers=headers)
         assert response.status_code in (400, 404), response.text
         assert response.json()["error"]["param"] == param
+
+
+def wait_for(predicate, timeout: float = 5.0):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail("timed out waiting")
+
+
+@pytest.mark.parametrize("model", [NATIVE, "claude-test"])
+def test_background_response_runs_in_the_gateway(client: openai.OpenAI, model: str) -> None:
+    queued = client.responses.create(model=model, background=True, input=say(new_tag()))
+    assert queued.status in ("queued", "in_progress") and queued.background
+    done = wait_for(lambda: (r := client.responses.retrieve(queued.id)).status == "completed"
+                    and r)
+    assert done.id == queued.id and len(done.output_text.split()) == 12
+
+
+@pytest.mark.parametrize("model", [NATIVE, "gpt-test"])
+def test_cancel_a_background_response(client: openai.OpenAI, gateway: ServerProcess,
+                                      sim: ServerProcess, model: str) -> None:
+    tag = new_tag()
+    raw = client.responses.with_raw_response.create(
+        model=model, background=True, input=say(tag, "tps=20 tokens=200")
+    )
+    queued = raw.parse()
+    wait_for(lambda: sim_tokens(sim, tag) >= 3)
+    progress = wait_for(lambda: (r := client.responses.retrieve(queued.id)).output and r)
+    assert progress.status == "in_progress"
+    cancelled = client.responses.cancel(queued.id)
+    asked_at = time.time()
+    assert cancelled.status == "cancelled"
+    record = closed_record(sim, tag)
+    assert record["completed"] is False and record["closed_at"] - asked_at < 1.0
+    row = ledger_record(gateway, raw.headers["x-gateway-request-id"])
+    assert (row["route"], row["status"], row["cancel_reason"]) == (
+        "responses", "cancelled", "explicit")
+    assert row["billed_completion_tokens"] >= row["completion_tokens"] >= 3
+    assert row["cost_usd"] > 0
+    assert client.responses.retrieve(queued.id).status == "cancelled"
+
+
+def test_only_background_responses_can_be_cancelled(client: openai.OpenAI) -> None:
+    response = client.responses.create(model="gpt-test", input="x")
+    with pytest.raises(openai.BadRequestError):
+        client.responses.cancel(response.id)
+
+
+def sim_tokens(sim: ServerProcess, tag: str) -> int:
+    records = sim_records(sim, tag)
+    return records[0]["tokens_sent"] if records else 0

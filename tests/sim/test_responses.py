@@ -52,7 +52,8 @@ def test_whole_response(client: openai.OpenAI, sim: RunningSim) -> None:
     assert response.usage is not None
     assert (response.usage.input_tokens, response.usage.output_tokens) == (2 + 4, 5)
     record = sim.record(tag)
-    assert (record["path"], record["completed"], record["tokens_sent"]) == ("/v1/responses", True, 5)
+    assert (record["path"], record["completed"]) == ("/v1/responses", True)
+    assert record["tokens_sent"] == 5
 
 
 def test_stream_events_in_order(client: openai.OpenAI) -> None:
