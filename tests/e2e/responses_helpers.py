@@ -20,7 +20,7 @@ WEATHER_TOOL = {
 
 
 def responses_config(sim_url: str, **extra: Any) -> dict[str, Any]:
-    config = gateway_config(sim_url, batch_lease="1.5s", **extra)
+    config = gateway_config(sim_url, batch_lease="1.5s", batch_poll_interval="0.3s", **extra)
     config["providers"].append(
         {"name": "sim-responses", "kind": "openai", "base_url": f"{sim_url}/v1",
          "api_key": SIM_KEY, "responses_api": True, "read_timeout": "3s"}
@@ -29,4 +29,6 @@ def responses_config(sim_url: str, **extra: Any) -> dict[str, Any]:
         {"name": NATIVE, "provider": "sim-responses", "upstream_model": "sim-gpt",
          "price": {"input": 1.0, "output": 2.0}}
     )
+    for provider in config["providers"]:
+        provider["batch_max_wait"] = "0.3s"
     return config

@@ -298,3 +298,35 @@ def test_only_background_responses_can_be_cancelled(client: openai.OpenAI) -> No
 def sim_tokens(sim: ServerProcess, tag: str) -> int:
     records = sim_records(sim, tag)
     return records[0]["tokens_sent"] if records else 0
+
+
+@pytest.mark.timeout(90)
+def test_batch_file_with_responses_lines(client: openai.OpenAI) -> None:
+    lines = [
+        {"custom_id": model, "method": "POST", "url": "/v1/responses",
+         "body": {"model": model, "instructions": "be brief", "input": f"batch {model}"}}
+        for model in MODELS
+    ]
+    data = b"\n".join(json.dumps(line).encode() for line in lines)
+    uploaded = client.files.create(file=("responses.jsonl", data), purpose="batch")
+    batch = client.batches.create(
+        input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+    )
+    batch = wait_for(
+        lambda: (b := client.batches.retrieve(batch.id)).status == "completed" and b, 60
+    )
+    assert batch.request_counts.completed == len(MODELS)
+    output = [json.loads(x) for x in client.files.content(batch.output_file_id).text.splitlines()]
+    assert sorted(item["custom_id"] for item in output) == sorted(MODELS)
+    for item in output:
+        body = item["response"]["body"]
+        assert (body["object"], body["status"]) == ("response", "completed")
+        assert len(body["output"][0]["content"][0]["text"].split()) == 12
+
+
+def test_batch_lines_refuse_what_only_runs_live(client: openai.OpenAI) -> None:
+    line = {"custom_id": "a", "method": "POST", "url": "/v1/responses",
+            "body": {"model": "gpt-test", "input": "x", "previous_response_id": "resp_1"}}
+    with pytest.raises(openai.BadRequestError) as info:
+        client.files.create(file=("r.jsonl", json.dumps(line).encode()), purpose="batch")
+    assert "previous_response_id" in info.value.message
