@@ -110,8 +110,8 @@ class ResponsesService:
         await self.state.proxy.handle(
             receive, storing_send, run.call, run.provider, run.request, run.reply, run.shape
         )
-        if not saved:
-            await self.save(run)  # the client left, or the gateway cut the call short
+        if not saved and run.call.streaming_started:
+            await self.save(run)  # the client left mid-stream, or the gateway cut it short
 
     async def save(self, run: Run, response: dict[str, Any] | None = None, **row: Any) -> None:
         """Store the run's Response object (never fails the call: a store outage is logged)."""
