@@ -330,3 +330,16 @@ def test_batch_lines_refuse_what_only_runs_live(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.files.create(file=("r.jsonl", json.dumps(line).encode()), purpose="batch")
     assert "previous_response_id" in info.value.message
+
+
+def test_a_deferred_responses_call(client: openai.OpenAI, gateway: ServerProcess) -> None:
+    raw = client.responses.with_raw_response.create(
+        model="claude-test", input="later", extra_headers={"x-gateway-mode": "batch"}
+    )
+    assert raw.http_response.status_code == 202
+    call_id = raw.http_response.json()["id"]
+    record = wait_for(
+        lambda: (r := ledger_record(gateway, call_id)).get("status") == "completed" and r, 30
+    )
+    assert (record["route"], record["mode"]) == ("responses", "batch")
+    assert record["response"]["object"] == "response" and record["response"]["output"]
