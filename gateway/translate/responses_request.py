@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import BadRequest
-from gateway.translate.openai_request import _image
+from gateway.translate.openai_request import _image, _tool_choice
 from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
@@ -23,7 +23,6 @@ from gateway.translate.types import (
     TextPart,
     Tool,
     ToolCall,
-    ToolChoice,
     ToolResult,
 )
 
@@ -181,17 +180,6 @@ def _tools(tools: list[Any], target: str) -> list[Tool]:
         parameters = tool.get("parameters") or {"type": "object", "properties": {}}
         out.append(Tool(tool["name"], tool.get("description"), parameters))
     return out
-
-
-def _tool_choice(choice: Any, target: str) -> ToolChoice | None:
-    if choice is None:
-        return None
-    if choice in ("auto", "none", "required"):
-        return ToolChoice(choice)
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        if isinstance(choice.get("name"), str):
-            return ToolChoice("tool", choice["name"])
-    raise refuse("tool_choice", target, f"{choice!r} is not supported")
 
 
 def _text_format(text: Any, target: str) -> ResponseFormat | None:
