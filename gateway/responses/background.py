@@ -22,7 +22,12 @@ from typing import Any
 from starlette.types import Message
 
 from gateway.auth import Identity
-from gateway.responses.service import ResponsesService, Run, refuse_non_background
+from gateway.responses.service import (
+    ResponsesService,
+    Run,
+    refuse_non_background,
+    store_errors,
+)
 from gateway.responses.store import RUNNING
 from gateway.translate.responses_response import TERMINAL, echo_of, response_object
 
@@ -59,7 +64,8 @@ class BackgroundRunner:
             response_id, call.model.name, int(time.time()), "in_progress", echo_of(run.body)
         )
         base["background"] = True
-        await self.service.storage().save(self._row(run, base))
+        with store_errors():
+            await self.service.storage().save(self._row(run, base))
         job = Job(run, base)
         self.jobs[response_id] = job
         job.task = asyncio.create_task(self._run(response_id, job), name=response_id)
@@ -70,7 +76,8 @@ class BackgroundRunner:
     async def retrieve(self, identity: Identity, response_id: str) -> dict[str, Any]:
         row = await self.service.row(identity, response_id)
         if row.status in RUNNING and row.id not in self.jobs and _lapsed(row):
-            await self._fail_abandoned(row)
+            with store_errors():
+                await self._fail_abandoned(row)
             row = await self.service.row(identity, response_id)
         return dict(row.response)
 
@@ -81,7 +88,8 @@ class BackgroundRunner:
         if job is not None:
             await self._stop(job, "explicit")
         elif row.status in RUNNING:
-            await self.service.storage().request_cancel(response_id)
+            with store_errors():
+                await self.service.storage().request_cancel(response_id)
             deadline = time.monotonic() + CANCEL_WAIT
             while time.monotonic() < deadline and row.status in RUNNING and not _lapsed(row):
                 await asyncio.sleep(0.1)

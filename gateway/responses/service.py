@@ -8,6 +8,8 @@ A workload sees only its own stored responses (the admin key sees all).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +24,7 @@ from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.ledger.database import Database
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.responses.items import page, replayed, stored_items
-from gateway.responses.store import RUNNING, ResponseStore
+from gateway.responses.store import ResponseStore
 from gateway.streaming.meter import Meter
 from gateway.translate.responses_reply import NativeResponses, TranslatedResponses
 from gateway.translate.responses_request import message_items
@@ -73,7 +75,8 @@ class ResponsesService:
         upstream = body
         previous = body.get("previous_response_id")
         if previous:
-            chain = await self.storage().chain(previous, _owner(identity))
+            with store_errors():
+                chain = await self.storage().chain(previous, _owner(identity))
             if chain is None:
                 raise NotFound(
                     f"Previous response with id '{previous}' not found.",
@@ -140,12 +143,8 @@ class ResponsesService:
 
     async def row(self, identity: Identity, response_id: str) -> Any:
         """The stored row of `response_id` if `identity` may see it, else NotFound."""
-        try:
+        with store_errors():
             row = await self.storage().get(response_id)
-        except GatewayError:
-            raise
-        except Exception as exc:
-            raise StoreUnavailable(f"the response store is unavailable: {exc}") from None
         owner = _owner(identity)
         if row is None or (owner is not None and row.workload != owner):
             raise NotFound(f"Response with id '{response_id}' not found.", param="response_id")
@@ -159,13 +158,26 @@ class ResponsesService:
 
     async def delete(self, identity: Identity, response_id: str) -> dict[str, Any]:
         await self.row(identity, response_id)
-        await self.storage().delete(response_id)
+        with store_errors():
+            await self.storage().delete(response_id)
         return {"id": response_id, "object": "response", "deleted": True}
 
     def storage(self) -> ResponseStore:
         if self.store is None:
             raise StoreUnavailable("stored responses need the ledger database; none is set")
         return self.store
+
+
+@contextmanager
+def store_errors() -> Iterator[None]:
+    """A database failure is a 503 in OpenAI's shape, never a 500 with a traceback."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except Exception as exc:
+        log.warning("responses: the store failed: %s", exc)
+        raise StoreUnavailable("the response store is unavailable; try again") from None
 
 
 def _owner(identity: Identity) -> str | None:
@@ -192,5 +204,3 @@ def refuse_non_background(row: Any) -> None:
     if not row.background:
         raise BadRequest("only background responses can be cancelled", param="response_id")
 
-
-__all__ = ["RUNNING", "ResponsesService", "Run", "refuse_non_background"]
