@@ -17,6 +17,7 @@ from gateway.api import batches as batches_api
 from gateway.api import dashboard, ops, shapes
 from gateway.api import files as files_api
 from gateway.api import openai as openai_api
+from gateway.api import responses as responses_api
 from gateway.api.admin import router as admin_router
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.config import Settings
@@ -61,6 +62,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.state.gateway = state
     app.router.routes.extend(openai_api.routes(state))
     app.router.routes.extend(anthropic_api.routes(state))
+    app.router.routes.extend(responses_api.routes(state))
     app.include_router(ops.router)
     app.include_router(dashboard.router)
     app.include_router(admin_router)

@@ -78,6 +78,9 @@ class ProviderConfig(_Strict):
     batch_concurrency: int = Field(4, ge=1)
     cancel_billing: CancelBilling | None = None
     stream_usage: bool = True
+    # the server has the Responses API (`/responses`): relayed natively, else translated to
+    # chat completions; None: only api.openai.com has it
+    responses_api: bool | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
     max_connections: int = Field(1000, ge=1)
@@ -95,6 +98,15 @@ class ProviderConfig(_Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @property
+    def serves_responses(self) -> bool:
+        """Whether `/v1/responses` calls are relayed natively to this (OpenAI-kind) provider."""
+        if self.kind != "openai":
+            return False
+        if self.responses_api is not None:
+            return self.responses_api
+        return self.base_url.startswith("https://api.openai.com")
 
     @property
     def billing_after_cancel(self) -> CancelBilling:

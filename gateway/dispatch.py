@@ -16,6 +16,12 @@ from gateway.translate.anthropic_response import AnthropicEncoder
 from gateway.translate.openai_request import decode_chat, include_usage
 from gateway.translate.openai_response import OpenAIEncoder
 from gateway.translate.reply import TranslatedReply
+from gateway.translate.responses_reply import NativeResponses, TranslatedResponses
+from gateway.translate.responses_request import decode_responses, responses_param
+from gateway.translate.responses_response import ResponsesEncoder, echo_of
+
+# What the gateway does itself on a Responses call, never sent upstream.
+_GATEWAY_ONLY = ("previous_response_id", "background")
 
 
 def upstream_call(
@@ -29,8 +35,10 @@ def upstream_call(
     stream: bool,
     client_headers: Mapping[str, str] | None = None,
 ) -> tuple[UpstreamRequest, Reply]:
-    """The upstream request for a call in API `shape` ("openai" | "anthropic"), and how its
-    answer reaches the caller. Raises BadRequest for what cannot be translated."""
+    """The upstream request for a call in API `shape` ("openai" | "anthropic" | "responses"),
+    and how its answer reaches the caller. Raises BadRequest for what cannot be translated."""
+    if shape == "responses":
+        return _responses_call(provider, model, body, call_id, stream=stream)
     if shape == "anthropic":
         if provider.kind == "anthropic":
             request = provider.build_request(
@@ -56,3 +64,25 @@ def upstream_call(
     request = provider.build_chat_request(chat, model, call_id=call_id)
     encoder = OpenAIEncoder(call_id, model.name, include_usage=include_usage(body))
     return request, TranslatedReply(provider, encoder)
+
+
+def _responses_call(
+    provider: Provider, model: ModelConfig, body: dict[str, Any], call_id: str, *, stream: bool
+) -> tuple[UpstreamRequest, Reply]:
+    """A Responses API call: relayed to a server that has the API, else translated. The body's
+    `input` already holds the conversation `previous_response_id` named (the gateway's store)."""
+    if provider.config.serves_responses:
+        upstream = {k: v for k, v in body.items() if k not in _GATEWAY_ONLY}
+        upstream["stream"] = stream
+        request = provider.build_request(
+            "responses", upstream, model, stream=stream, call_id=call_id
+        )
+        return request, NativeResponses(provider)
+    chat = decode_responses(body, provider.kind)
+    chat.stream = stream
+    try:
+        request = provider.build_chat_request(chat, model, call_id=call_id)
+    except BadRequest as err:
+        raise responses_param(err) from None
+    encoder = ResponsesEncoder(call_id, model.name, echo_of(body))
+    return request, TranslatedResponses(provider, encoder)

@@ -82,12 +82,13 @@ class Proxy:
         except ClientGone as gone:
             call.cancel("client_disconnect", gone.abort_seconds)
         except asyncio.CancelledError:
-            # The server stopped waiting for this call (the shutdown grace period ran out):
-            # end the response cleanly in the caller's shape instead of dropping the socket.
+            # The server stopped waiting for this call (the shutdown grace period ran out), or
+            # a background response was cancelled: end the response cleanly in the caller's
+            # shape instead of dropping the socket.
             task = asyncio.current_task()
             if task is not None:
                 task.uncancel()
-            call.cancel("shutdown", None)
+            call.cancel(call.cancel_reason or "shutdown", None)  # "explicit": a cancel asked
             await _end_for_shutdown(send, call, shape)
         finally:
             provider.in_flight -= 1

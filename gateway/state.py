@@ -15,6 +15,8 @@ from gateway.metrics import observe_call
 from gateway.providers import build_provider
 from gateway.providers.base import Provider
 from gateway.proxy import Proxy
+from gateway.responses.background import BackgroundRunner
+from gateway.responses.service import ResponsesService
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("gateway")
@@ -33,7 +35,10 @@ class GatewayState:
         self.ready = False
         self.shutting_down = False
         self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call)
-        self.batch = BatchLane(self, getattr(self.ledger, "database", None))
+        database = getattr(self.ledger, "database", None)
+        self.batch = BatchLane(self, database)
+        self.responses = ResponsesService(self, database)
+        self.background = BackgroundRunner(self.responses, settings.batch_lease)
 
     def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:
         model = self.models.get(model_name)
@@ -67,6 +72,7 @@ class GatewayState:
 
     async def close(self) -> None:
         self.ready = False
+        await self.background.close()
         await self.batch.close()
         await self.pool.close()
         await self.ledger.close()

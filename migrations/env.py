@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import gateway.batch.tables  # noqa: F401  (the batch lane's tables join the metadata)
+import gateway.responses.store  # noqa: F401  (so do the stored responses)
 from gateway.ledger.models import metadata
 
 # Any constant works; it only has to be the same for every gateway migrating this database.

@@ -122,3 +122,50 @@ def validate_anthropic(body: dict[str, Any]) -> None:
             raise BadRequest(
                 f"messages.{index}.content: Field required", param=f"messages[{index}].content"
             )
+
+
+_RESPONSES: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "model": (str, "a string"),
+    "input": ((str, list), "a string or an array of items"),
+    "instructions": (str, "a string"),
+    "stream": (bool, "a boolean"),
+    "background": (bool, "a boolean"),
+    "store": (bool, "a boolean"),
+    "max_output_tokens": (int, "an integer"),
+    "temperature": (_NUMBER, "a number"),
+    "top_p": (_NUMBER, "a number"),
+    "tools": (list, "an array"),
+    "tool_choice": ((str, dict), "a string or an object"),
+    "parallel_tool_calls": (bool, "a boolean"),
+    "text": (dict, "an object"),
+    "reasoning": (dict, "an object"),
+    "metadata": (dict, "an object"),
+    "include": (list, "an array"),
+    "previous_response_id": (str, "a string"),
+    "user": (str, "a string"),
+}
+
+
+def validate_responses(body: dict[str, Any]) -> None:
+    """Raise BadRequest for a missing or mistyped field of a Responses API call."""
+    if "model" not in body:
+        raise BadRequest("you must provide a model parameter", param="model")
+    _check_types(body, _RESPONSES)
+    if body.get("input") is None and body.get("previous_response_id") is None:
+        raise BadRequest("'input' is required", param="input")
+    if body.get("stream") and body.get("background"):
+        raise BadRequest(
+            "'background' responses cannot be streamed by this gateway; create it without "
+            "'stream' and retrieve it with GET /v1/responses/{id}",
+            param="stream",
+        )
+    if body.get("background") and body.get("store") is False:
+        raise BadRequest("'background' requires 'store' to be true", param="store")
+
+
+def validate_deferred_responses(body: dict[str, Any]) -> None:
+    """A Responses call for the batch lane: it runs later, alone, and is kept by the batch."""
+    validate_responses(body)
+    for name in ("previous_response_id", "background"):
+        if body.get(name):
+            raise BadRequest(f"'{name}' cannot be used in a batch", param=name)

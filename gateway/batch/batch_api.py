@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from gateway.api.validation import validate_openai
+from gateway.api.validation import validate_deferred_responses, validate_openai
 from gateway.auth import Identity
 from gateway.batch.batches import BatchStore, batch_object
 from gateway.batch.errors import unavailable_database
@@ -149,9 +149,12 @@ class BatchApi:
 
     def _check(self, route: str, body: dict[str, Any]) -> None:
         """A line's body is a call this gateway can run (the same checks as a live call)."""
-        validate_openai(route, body)
+        if route == "responses":
+            validate_deferred_responses(body)
+        else:
+            validate_openai(route, body)
         model, provider = self.lane.state.resolve(body["model"])
-        prepare(provider, model, "openai", route, deferrable(body), "check")
+        prepare(provider, model, shape_of(route), route, deferrable(body), "check")
 
     def _call(self, identity: Identity, line: Line, batch_id: str) -> dict[str, Any]:
         model, provider = self.lane.state.resolve(line.body["model"])
@@ -161,7 +164,7 @@ class BatchApi:
             model,
             provider,
             line.route,
-            "openai",
+            shape_of(line.route),
             deferrable(line.body),
             custom_id=line.custom_id,
             batch_id=batch_id,
@@ -214,3 +217,8 @@ def _same_endpoint(lines: list[Line], endpoint: str) -> None:
             f"{endpoint!r}",
             param="input_file_id",
         )
+
+
+def shape_of(route: str) -> str:
+    """The API a Batch API line speaks: OpenAI's chat-era routes, or the Responses API."""
+    return "responses" if route == "responses" else "openai"

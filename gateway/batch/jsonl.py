@@ -20,6 +20,7 @@ ENDPOINTS = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "completions",
     "/v1/embeddings": "embeddings",
+    "/v1/responses": "responses",
 }
 MAX_LINES = 50_000
 MAX_REPORTED = 10

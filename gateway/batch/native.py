@@ -49,9 +49,9 @@ class NativeLane:
 
     def hold(self, entry: Entry, row: Row[Any]) -> bool:
         """Keep a queued call for the next job; False if it is held already."""
-        kind = self.worker.providers[row.provider].kind
+        provider = self.worker.providers[row.provider]
         queued_at = (as_utc(row.updated_at) or row.updated_at).timestamp()
-        held = Held(entry, upstream_route(kind, row.shape, row.route), queued_at)
+        held = Held(entry, upstream_route(provider, row.shape, row.route), queued_at)
         return self.packer.add(held)
 
     async def flush(self) -> None:

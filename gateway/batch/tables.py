@@ -27,8 +27,8 @@ batch_calls = Table(
     Column("key_id", String(32)),
     Column("model", String(128), nullable=False),
     Column("provider", String(64), nullable=False),
-    Column("route", String(32), nullable=False),  # chat | completions | embeddings | messages
-    Column("shape", String(16), nullable=False),  # the caller's API: openai | anthropic
+    Column("route", String(32), nullable=False),  # chat, completions, ..., messages, responses
+    Column("shape", String(16), nullable=False),  # the caller's API: openai | anthropic | responses
     Column("lane", String(16), nullable=False),  # native | emulated
     Column("status", String(16), nullable=False),
     Column("body", Document, nullable=False),  # the caller's request body

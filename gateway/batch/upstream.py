@@ -16,7 +16,7 @@ from gateway.dispatch import upstream_call
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.proxy import Reply
 
-Shape = Literal["openai", "anthropic"]
+Shape = Literal["openai", "anthropic", "responses"]
 _LIVE_ONLY = ("stream", "stream_options")
 
 
@@ -59,8 +59,10 @@ def stored_model(settings: Settings, name: str, provider: str) -> ModelConfig:
     return settings.model(name) or ModelConfig.model_validate({"name": name, "provider": provider})
 
 
-def upstream_route(provider_kind: str, shape: str, route: str) -> str:
+def upstream_route(provider: Provider, shape: str, route: str) -> str:
     """The provider API a call is sent to: calls of one lane share a job only if this matches."""
-    if provider_kind == "anthropic":
+    if provider.kind == "anthropic":
         return "messages"
+    if route == "responses" and not provider.config.serves_responses:
+        return "chat"
     return "chat" if shape == "anthropic" else route

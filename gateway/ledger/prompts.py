@@ -27,9 +27,9 @@ def prompt_tokens(body: dict[str, Any] | None, model: str) -> int:
     for key in ("prompt", "input"):
         if key in body:
             total += _text_or_token_ids(body[key], model)
-    system = body.get("system")  # Anthropic Messages
-    if system:
-        total += sum(tokens.count(text, model) for text in texts(system))
+    for key in ("system", "instructions"):  # Anthropic Messages, Responses API
+        if body.get(key):
+            total += sum(tokens.count(text, model) for text in texts(body[key]))
     tools = body.get("tools") or body.get("functions")
     if tools:
         total += tokens.count(orjson.dumps(tools).decode(), model)
@@ -53,9 +53,13 @@ def _chat_tokens(messages: list[Any], model: str) -> int:
 
 
 def _text_or_token_ids(value: Any, model: str) -> int:
-    """A string, a list of strings, a list of token ids, or a list of token-id lists."""
+    """A string, a list of strings, a list of token ids, or a list of token-id lists (or of
+    Responses API input items)."""
     if isinstance(value, str):
         return tokens.count(value, model)
+    if isinstance(value, dict):  # a Responses API input item
+        pieces = [value.get("content"), value.get("arguments"), value.get("output")]
+        return sum(tokens.count(text, model) for piece in pieces for text in texts(piece))
     if isinstance(value, list):
         if all(isinstance(item, int) for item in value):
             return len(value)

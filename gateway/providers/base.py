@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from gateway.providers.batch import BatchPoll
 
-Route = Literal["chat", "completions", "embeddings", "messages"]
+Route = Literal["chat", "completions", "embeddings", "messages", "responses"]
 
 
 @dataclass(slots=True)

@@ -20,6 +20,7 @@ _PATHS: dict[str, str] = {
     "chat": "/chat/completions",
     "completions": "/completions",
     "embeddings": "/embeddings",
+    "responses": "/responses",
 }
 
 
@@ -39,7 +40,7 @@ class OpenAIProvider(Provider):
     ) -> UpstreamRequest:
         body["model"] = model.upstream_name
         strip_usage = False
-        if stream and self.config.stream_usage:
+        if stream and self.config.stream_usage and route != "responses":
             options = body.get("stream_options") or {}
             strip_usage = not options.get("include_usage", False)
             body["stream_options"] = {**options, "include_usage": True}

@@ -29,7 +29,8 @@ from gateway.translate.types import (
     Usage,
 )
 
-_SCALARS = ("temperature", "top_p", "user", "seed", "presence_penalty", "frequency_penalty")
+_SCALARS = ("temperature", "top_p", "user", "seed", "presence_penalty", "frequency_penalty",
+            "reasoning_effort")
 
 
 def chat_body(

@@ -14,6 +14,7 @@ from gateway.sim.gemini import GeminiDialect
 from gateway.sim.generation import Dialect, serve
 from gateway.sim.openai_chat import ChatDialect
 from gateway.sim.openai_completions import CompletionsDialect
+from gateway.sim.openai_responses import ResponsesDialect
 from gateway.sim.options import SimOptions
 from gateway.sim.state import SimState
 
@@ -46,6 +47,7 @@ class SimApp:
             ("POST", "/v1/chat/completions"): _generating(ChatDialect()),
             ("POST", "/v1/completions"): _generating(CompletionsDialect()),
             ("POST", "/v1/embeddings"): _generating(EmbeddingsDialect()),
+            ("POST", "/v1/responses"): _generating(ResponsesDialect()),
             ("POST", "/v1/messages"): _generating(MessagesDialect()),
             ("GET", "/v1/models"): list_models,
             ("GET", "/_sim/stats"): admin.stats,

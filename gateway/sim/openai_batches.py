@@ -18,6 +18,7 @@ from gateway.sim.generation import Dialect
 from gateway.sim.openai_batch_input import parse_input
 from gateway.sim.openai_chat import ChatDialect
 from gateway.sim.openai_completions import CompletionsDialect
+from gateway.sim.openai_responses import ResponsesDialect
 from gateway.sim.state import SimState
 
 API = "openai"
@@ -25,6 +26,7 @@ ENDPOINTS: dict[str, Dialect] = {
     "/v1/chat/completions": ChatDialect(),
     "/v1/completions": CompletionsDialect(),
     "/v1/embeddings": EmbeddingsDialect(),
+    "/v1/responses": ResponsesDialect(),
 }
 UNANSWERED = {
     "cancelled": ("batch_cancelled", "The batch was cancelled before this request executed."),

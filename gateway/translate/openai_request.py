@@ -202,7 +202,7 @@ def _tool_choice(choice: Any, target: str) -> ToolChoice | None:
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
     if isinstance(choice, dict) and choice.get("type") == "function":
-        name = (choice.get("function") or {}).get("name")
+        name = (choice.get("function") or choice).get("name")  # chat's, or the Responses API's
         if isinstance(name, str):
             return ToolChoice("tool", name)
     raise refuse("tool_choice", target, f"{choice!r} is not supported")

@@ -105,6 +105,7 @@ class ChatRequest:
     frequency_penalty: float | None = None
     seed: int | None = None
     response_format: ResponseFormat | None = None
+    reasoning_effort: str | None = None  # OpenAI-kind targets only (refused for the others)
 
     def tool_name(self, call_id: str) -> str | None:
         """The function name of an earlier tool call (Gemini answers by name, not by id)."""

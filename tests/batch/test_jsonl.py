@@ -55,8 +55,8 @@ def test_a_valid_file_gives_its_lines_with_numbers_blank_lines_skipped() -> None
         ),
         (b'{"custom_id":"x","method":"POST","body":{}}', "line 2: missing 'url'"),
         (
-            b'{"custom_id":"x","method":"POST","url":"/v1/responses","body":{}}',
-            "line 2: unknown url '/v1/responses'",
+            b'{"custom_id":"x","method":"POST","url":"/v1/moderations","body":{}}',
+            "line 2: unknown url '/v1/moderations'",
         ),
         (
             b'{"custom_id":"x","method":"POST","url":"/v1/chat/completions"}',

@@ -229,7 +229,9 @@ def test_create_refusals(client: openai.OpenAI) -> None:
         )
     with pytest.raises(openai.BadRequestError):
         client.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/responses", completion_window="24h"
+            input_file_id=uploaded.id,
+            endpoint="/v1/moderations",  # type: ignore[arg-type]
+            completion_window="24h",
         )
     with pytest.raises(openai.NotFoundError):
         client.batches.retrieve("batch_missing")
