@@ -22,7 +22,11 @@ GPT_4O_MINI_MAX = 16384
 
 
 def cancelled(
-    max_tokens: Any = None, *, model: str = "gpt-4o-mini", delivered: int = 3, s: Settings = SETTINGS
+    max_tokens: Any = None,
+    *,
+    delivered: int = 3,
+    s: Settings = SETTINGS,
+    model: str = "gpt-4o-mini",
 ) -> Any:
     body: dict[str, Any] = {"model": model, "messages": MESSAGES}
     if max_tokens is not None:
@@ -161,7 +165,10 @@ def vendor_settings(**prices: float) -> Settings:
         {"name": kind, "kind": kind, "base_url": "http://127.0.0.1:9"}
         for kind in ("openai", "anthropic", "gemini")
     ]
-    models = [{"name": f"{kind}-m", "provider": kind, "price": price} for kind in ("openai", "anthropic", "gemini")]
+    models = [
+        {"name": f"{kind}-m", "provider": kind, "price": price}
+        for kind in ("openai", "anthropic", "gemini")
+    ]
     return settings("sqlite+aiosqlite:///:memory:", providers=providers, models=models)
 
 
@@ -182,8 +189,8 @@ def test_cache_prices_default_by_provider_kind() -> None:
     [
         # (uncached x 2 + read x price + write x price + 10 out x 8): 1000 in, 600 read
         ("openai", 600, None, 400 * 2 + 600 * 1 + 10 * 8),
-        ("anthropic", 600, 300, 100 * 2 + Decimal("600") * Decimal("0.2") + 300 * Decimal("2.5") + 80),
-        ("gemini", 600, None, 400 * 2 + Decimal("600") * Decimal("0.5") + 80),
+        ("anthropic", 600, 300, 100 * 2 + 600 * Decimal("0.2") + 300 * Decimal("2.5") + 80),
+        ("gemini", 600, None, 400 * 2 + 600 * Decimal("0.5") + 80),
     ],
 )
 def test_cached_input_is_priced_at_the_cache_prices(
