@@ -18,7 +18,7 @@ from sqlalchemy import select
 from gateway.ledger.database import build_engine
 from gateway.ledger.limits import SIM_MAX_OUTPUT
 from gateway.ledger.models import calls
-from tests.ledger.live import fetch_record, start_ledger_gateway
+from tests.ledger.live import fetch_record, read_then_close, start_ledger_gateway
 from tests.servers import SIM_KEY, ServerProcess, gateway_config
 from tests.services import PostgresDatabases
 
@@ -85,16 +85,6 @@ def stored(url: str, ids: list[str]) -> dict[str, Any]:
     return asyncio.run(read())
 
 
-def cancel_after(stream: Any, pieces: int) -> None:
-    seen = 0
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            seen += 1
-            if seen == pieces:
-                break
-    stream.close()
-
-
 @pytest.mark.parametrize("max_tokens", [2**62, 2**40])
 def test_full_billing_of_a_huge_max_tokens_is_capped_and_lands(
     live: tuple[ServerProcess, str], max_tokens: int
@@ -106,7 +96,7 @@ def test_full_billing_of_a_huge_max_tokens_is_capped_and_lands(
         max_tokens=max_tokens,
         messages=[{"role": "user", "content": "go on [sim tps=20 tokens=200]"}],
     )
-    cancel_after(raw.parse(), 2)
+    read_then_close(raw.parse(), 2)
     call_id = raw.headers["x-gateway-request-id"]
     record = fetch_record(gw, call_id)
     assert (record["status"], record["token_source"]) == ("cancelled", "estimated")
@@ -129,7 +119,7 @@ def test_a_cancelled_gemini_stream_records_the_policys_bill(
     raw = oai(gw).chat.completions.with_raw_response.create(
         model="gemini-test", stream=True, messages=[{"role": "user", "content": text}], **options
     )
-    cancel_after(raw.parse(), 3)
+    read_then_close(raw.parse(), 3)
     record = fetch_record(gw, raw.headers["x-gateway-request-id"])
     assert record["status"] == "cancelled"
     assert record["prompt_tokens"] == len(text.split())  # the provider's own count
