@@ -4,6 +4,7 @@ Decimal, summed without drift; token columns hold 64-bit counts."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -11,8 +12,11 @@ from gateway.ledger.costing import row_for
 from gateway.ledger.database import Database
 from gateway.ledger.models import calls
 from gateway.ledger.queries import LedgerQueries
+from gateway.ledger.spool import FileSpool
 from tests.ledger.helpers import make_call, make_meter, settings
 
+NEW_PRICES = ("price_cache_read", "price_cache_write")
+MONEY_COLUMNS = ("price_input", "price_output", "cost_usd", "cancelled_cost_usd")
 MODELS = [
     {"name": "gpt-4o-mini", "provider": "up", "price": {"input": 0.1, "output": 0.7}},
     {"name": "gen-model", "provider": "gen", "upstream_model": "gpt-4"},
@@ -59,5 +63,31 @@ async def test_token_columns_are_64_bit_and_cached_tokens_add_up(db_url: str) ->
         assert spend["prompt_tokens"] == 2**40 + 100
         assert spend["cached_prompt_tokens"] == 2**39 + 60
         assert spend["cache_write_tokens"] == 2**35
+    finally:
+        await database.close()
+
+
+async def test_spooled_rows_keep_exact_money_and_old_rows_still_land(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A row waits in the spool as JSON: its money as decimal text. A row spooled by a gateway
+    from before the cache columns (float money, no cache fields) is completed on replay."""
+    database = Database(settings(db_url, models=MODELS))
+    try:
+        s = database.settings
+        new = row_for(make_call(s, meter=make_meter([], usage=(3, 1))))
+        old = row_for(make_call(s, meter=make_meter([], usage=(3, 1))))
+        for name in ("cached_prompt_tokens", "cache_write_tokens", *NEW_PRICES):
+            del old[name]
+        old.update({name: float(old[name]) for name in MONEY_COLUMNS})
+        spool = FileSpool(tmp_path / "ledger.spool")
+        await spool.push([new, old])
+        assert await spool.replay(database.write_calls, batch_size=10) == 2
+        async with database.engine.connect() as conn:
+            stored = {r.id: r for r in await conn.execute(select(calls))}
+        assert stored[new["id"]].cost_usd == Decimal("0.000001")
+        assert stored[old["id"]].cost_usd == Decimal("0.000001")
+        assert stored[old["id"]].price_cache_read == Decimal("0.1")  # its input price
+        assert stored[old["id"]].cached_prompt_tokens == 0
     finally:
         await database.close()
