@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,11 +21,12 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from gateway.defaults import default_document
+from gateway.defaults import CACHE_PRICE_RATIOS, default_document
 
 ProviderKind = Literal["openai", "anthropic", "gemini"]
 CancelBilling = Literal["delivered", "generated", "full"]
@@ -61,10 +63,27 @@ class _Strict(BaseModel):
 
 
 class Price(_Strict):
-    """USD per million tokens."""
+    """USD per million tokens. Cached input read from and written to the provider's prompt
+    cache has its own prices; unset, they follow the provider kind (`for_kind`)."""
 
     input: float = Field(0.0, ge=0)
     output: float = Field(0.0, ge=0)
+    cache_read: float | None = Field(None, ge=0)
+    cache_write: float | None = Field(None, ge=0)
+
+    def for_kind(self, kind: str) -> Price:
+        """These prices with the cache prices a provider of `kind` charges when unset."""
+        if self.cache_read is not None and self.cache_write is not None:
+            return self
+        ratios = CACHE_PRICE_RATIOS[kind]
+        base = Decimal(str(self.input))
+        read, write = (float(base * ratio) for ratio in ratios)
+        return self.model_copy(
+            update={
+                "cache_read": read if self.cache_read is None else self.cache_read,
+                "cache_write": write if self.cache_write is None else self.cache_write,
+            }
+        )
 
 
 class ProviderConfig(_Strict):
@@ -122,6 +141,9 @@ class ModelConfig(_Strict):
     upstream_model: str | None = None
     price: Price = Price()
     batch_discount: float = Field(0.5, ge=0, le=1)
+    # the most output tokens one call can produce; unset: the upstream model family's
+    # (gateway.ledger.limits). It caps every estimated bill.
+    max_output_tokens: int | None = Field(None, ge=1)
 
     @property
     def upstream_name(self) -> str:
@@ -199,6 +221,18 @@ class Settings(_Strict):
         if value <= 0:
             raise ValueError("must be greater than zero")
         return value
+
+    @field_validator("models")
+    @classmethod
+    def _cache_prices(cls, models: list[ModelConfig], info: ValidationInfo) -> list[ModelConfig]:
+        """Unset cache prices follow the kind of each model's provider."""
+        kinds = {p.name: p.kind for p in info.data.get("providers", ())}
+        return [
+            model.model_copy(update={"price": model.price.for_kind(kinds[model.provider])})
+            if model.provider in kinds
+            else model
+            for model in models
+        ]
 
     @field_validator(
         "callback_allowed_hosts", "allowed_hosts", "cors_allowed_origins", mode="before"

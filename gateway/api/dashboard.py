@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from gateway import metric_summary
 from gateway.api.admin.deps import AdminIdentity, LedgerDep, database_errors
 from gateway.errors import NotFound
+from gateway.ledger.models import as_decimal
 from gateway.ledger.queries import MONEY
 from gateway.ledger.timespec import parse_window
 
@@ -43,6 +44,8 @@ COUNTS = (
     "failed",
     "prompt_tokens",
     "completion_tokens",
+    "cached_prompt_tokens",
+    "cache_write_tokens",
     "cancelled_completion_tokens",
 )
 
@@ -73,18 +76,23 @@ def spend_split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[
     """Per-workload spend split into completed and cancelled (plus savings), and the totals.
 
     `cost_usd` includes the cancelled calls' cost; what is left is the completed calls' (and
-    any partial bill of a failed call).
+    any partial bill of a failed call). The arithmetic is decimal, so the split and the totals
+    add up to what the ledger holds; the figures leave as JSON numbers.
     """
+    money = (*MONEY, "completed_cost_usd")
     workloads = []
-    totals: dict[str, Any] = dict.fromkeys((*COUNTS, *MONEY, "completed_cost_usd"), 0)
+    totals: dict[str, Any] = dict.fromkeys((*COUNTS, *money), 0)
     for row in rows:
         split = {name: row[name] for name in ("workload", *COUNTS, *MONEY)}
-        split["completed_cost_usd"] = round(row["cost_usd"] - row["cancelled_cost_usd"], 10)
+        completed = as_decimal(row["cost_usd"]) - as_decimal(row["cancelled_cost_usd"])
+        split["completed_cost_usd"] = float(completed)
         workloads.append(split)
-        for name in totals:
+        for name in COUNTS:
             totals[name] += split[name]
-    for name in (*MONEY, "completed_cost_usd"):
-        totals[name] = round(totals[name], 10)
+        for name in money:
+            totals[name] += as_decimal(split[name])
+    for name in money:
+        totals[name] = float(totals[name])
     return workloads, totals
 
 

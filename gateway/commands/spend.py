@@ -9,7 +9,8 @@ from gateway.commands import run, settings_from
 from gateway.commands.table import render_table
 from gateway.ledger import migrate
 from gateway.ledger.database import Database
-from gateway.ledger.queries import LedgerQueries, parse_groups
+from gateway.ledger.models import as_decimal
+from gateway.ledger.queries import MONEY, LedgerQueries, parse_groups
 from gateway.ledger.timespec import parse_window
 
 COLUMNS = [
@@ -19,6 +20,8 @@ COLUMNS = [
     ("failed", "failed"),
     ("prompt_tokens", "prompt tok"),
     ("completion_tokens", "completion tok"),
+    ("cached_prompt_tokens", "cached tok"),
+    ("cache_write_tokens", "cache write tok"),
     ("cancelled_completion_tokens", "cancelled tok"),
     ("cost_usd", "cost $"),
     ("cancelled_cost_usd", "cancelled $"),
@@ -55,11 +58,18 @@ async def spend_command(args: argparse.Namespace) -> None:
     print(spend_table(groups, rows))
 
 
+def _total(rows: list[dict[str, Any]], key: str) -> int | float:
+    """A column's sum; money is added as decimals (the rows carry JSON numbers)."""
+    if key in MONEY:
+        return float(sum(as_decimal(row[key]) for row in rows))
+    return sum(row[key] for row in rows)
+
+
 def spend_table(groups: list[str], rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "no calls recorded in this period"
     body = [[row[g] for g in groups] + [row[key] for key, _ in COLUMNS] for row in rows]
     if len(rows) > 1:
-        totals = [sum(row[key] for row in rows) for key, _ in COLUMNS]
+        totals = [_total(rows, key) for key, _ in COLUMNS]
         body.append((["TOTAL"] + [""] * (len(groups) - 1) if groups else []) + totals)
     return render_table(groups + [title for _, title in COLUMNS], body)

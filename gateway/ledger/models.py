@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Double,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
+    TypeDecorator,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -29,6 +35,50 @@ NAMING = {
 
 Timestamp = DateTime(timezone=True)
 Document = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+PICO = Decimal("1e-12")  # the smallest amount of money the ledger keeps, in USD
+EXACT = Context(prec=60)  # wide enough that money arithmetic never rounds before `to_pico`
+
+
+def as_decimal(value: Decimal | float | int | str) -> Decimal:
+    """An amount as an exact Decimal (a float by its shortest decimal text, never its binary
+    expansion)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(str(value))
+
+
+def to_pico(value: Decimal | float | int | str) -> Decimal:
+    """An amount rounded to the ledger's precision (12 decimal places, half to even)."""
+    return as_decimal(value).quantize(PICO, ROUND_HALF_EVEN, EXACT)
+
+
+class Money(TypeDecorator[Decimal]):
+    """USD, exact: NUMERIC(38, 12) on Postgres, an integer count of pico-USD on SQLite (whose
+    NUMERIC is a float; its integer sums stay exact up to about $9.2 million). Read back as
+    Decimal; written from a Decimal, an int, a decimal string or a float (by its text)."""
+
+    impl = Numeric(38, 12)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(Numeric(38, 12, asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        amount = to_pico(value)
+        if dialect.name == "sqlite":
+            return int(amount.scaleb(12))
+        return amount
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-12)
+        return as_decimal(value)
 
 
 class Base(DeclarativeBase):
@@ -73,15 +123,19 @@ class CallRecord(Base):
     mode: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
     http_status: Mapped[int] = mapped_column(Integer)
-    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
-    billed_completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)  # all input, cached too
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    billed_completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)  # cache reads
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     token_source: Mapped[str] = mapped_column(String(16))
-    price_input: Mapped[float] = mapped_column(Double)
-    price_output: Mapped[float] = mapped_column(Double)
-    cost_usd: Mapped[float] = mapped_column(Double, default=0.0)
-    cancelled_cost_usd: Mapped[float] = mapped_column(Double, default=0.0)
-    batch_savings_usd: Mapped[float] = mapped_column(Double, default=0.0)
+    price_input: Mapped[Decimal] = mapped_column(Money)  # USD per million tokens
+    price_output: Mapped[Decimal] = mapped_column(Money)
+    price_cache_read: Mapped[Decimal] = mapped_column(Money)
+    price_cache_write: Mapped[Decimal] = mapped_column(Money)
+    cost_usd: Mapped[Decimal] = mapped_column(Money, default=0)
+    cancelled_cost_usd: Mapped[Decimal] = mapped_column(Money, default=0)
+    batch_savings_usd: Mapped[Decimal] = mapped_column(Money, default=0)
     ttft_ms: Mapped[float | None] = mapped_column(Double, nullable=True)
     duration_ms: Mapped[float | None] = mapped_column(Double, nullable=True)
     abort_latency_ms: Mapped[float | None] = mapped_column(Double, nullable=True)
@@ -104,3 +158,13 @@ api_keys = cast(Table, ApiKey.__table__)
 calls = cast(Table, CallRecord.__table__)
 metadata = Base.metadata
 CALL_COLUMNS = tuple(column.name for column in calls.columns)
+
+
+def complete_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row made by an older gateway (spooled before an upgrade) with the columns it lacks:
+    no cached tokens, and cache prices that were the input price."""
+    row.setdefault("cached_prompt_tokens", 0)
+    row.setdefault("cache_write_tokens", 0)
+    row.setdefault("price_cache_read", row.get("price_input", 0))
+    row.setdefault("price_cache_write", row.get("price_input", 0))
+    return row

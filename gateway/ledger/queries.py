@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, case, func, select
@@ -18,16 +19,28 @@ GROUPS: dict[str, ColumnElement[Any]] = {
     name: calls.c[name] for name in ("workload", "model", "provider", "route", "mode")
 }
 MONEY = ("cost_usd", "cancelled_cost_usd", "batch_savings_usd")
+TOKENS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "billed_completion_tokens",
+    "cached_prompt_tokens",
+    "cache_write_tokens",
+)
 MAX_LIMIT = 1000
 _TIMES = ("created_at", "finished_at")
 
 
 def call_record(row: Any) -> dict[str, Any]:
-    """A ledger row as the API shows it."""
+    """A ledger row as the API shows it: money as JSON numbers (the nearest float to the
+    exact stored amount, whose decimal text it prints), times in UTC."""
     record: dict[str, Any] = {"id": row.id, "object": "gateway.request"}
     for name in CALL_COLUMNS:
         value = getattr(row, name)
-        record[name] = as_utc(value) if name in _TIMES else value
+        if name in _TIMES:
+            value = as_utc(value)
+        elif isinstance(value, Decimal):
+            value = float(value)
+        record[name] = value
     return record
 
 
@@ -40,10 +53,7 @@ def _spend_columns() -> list[Any]:
     undelivered = c.billed_completion_tokens - c.completion_tokens
     columns = [func.count().label("requests")]
     columns += [_sum(case((c.status == s, 1), else_=0)).label(s) for s in STATUSES]
-    columns += [
-        _sum(c[name]).label(name)
-        for name in ("prompt_tokens", "completion_tokens", "billed_completion_tokens")
-    ]
+    columns += [_sum(c[name]).label(name) for name in TOKENS]
     columns.append(
         _sum(case((and_(c.status == "cancelled", undelivered > 0), undelivered), else_=0)).label(
             "cancelled_completion_tokens"
@@ -107,9 +117,10 @@ class LedgerQueries:
 
 
 def _spend_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Counts as ints; money summed exactly by the database, then a JSON number."""
     for name, value in row.items():
         if name in MONEY:
-            row[name] = round(float(value), 10)
+            row[name] = float(value)
         elif name not in GROUPS:
             row[name] = int(value)
     return row

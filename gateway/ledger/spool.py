@@ -13,10 +13,13 @@ import logging
 import os
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from gateway.ledger.models import complete_row
 
 try:
     import fcntl
@@ -31,15 +34,23 @@ _TIMESTAMPS = ("created_at", "finished_at")
 
 
 def encode_row(row: dict[str, Any]) -> bytes:
-    return orjson.dumps(row)
+    """JSON; money (Decimal) as its exact decimal text."""
+    return orjson.dumps(row, default=_exact)
+
+
+def _exact(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def decode_row(line: bytes | str) -> dict[str, Any]:
+    """A spooled row; money stays text (the Money column reads it exactly)."""
     row = orjson.loads(line)
     for key in _TIMESTAMPS:
         if isinstance(row.get(key), str):
             row[key] = datetime.fromisoformat(row[key])
-    return row
+    return complete_row(row)
 
 
 @contextlib.contextmanager

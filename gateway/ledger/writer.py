@@ -15,6 +15,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any, Protocol
 
 import orjson
@@ -22,6 +23,7 @@ import orjson
 from gateway.calls import Call
 from gateway.ledger import costing
 from gateway.ledger.database import Database, DatabaseUnavailable, RowRejected, is_row_error
+from gateway.ledger.models import as_decimal
 from gateway.ledger.spool import FileSpool, Rows, WriteRows
 from gateway.metrics import BATCH_SAVINGS, CANCELLED_COST, COST, LEDGER_PENDING, TOKENS
 
@@ -261,23 +263,23 @@ def describe(exc: BaseException) -> str:
 def observe_rows(rows: Rows) -> None:
     """Token and cost counters, added once per (workload, model) per batch: prompt, completion
     (delivered) and cancelled (billed, not delivered) tokens; spend; spend on cancelled calls;
-    batch savings."""
-    sums: dict[tuple[str, str], list[float]] = {}
+    batch savings. Money is summed exactly and handed to Prometheus as a float once."""
+    sums: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
-        total = sums.setdefault((row["workload"], row["model"]), [0, 0, 0, 0.0, 0.0, 0.0])
+        total = sums.setdefault((row["workload"], row["model"]), [0, 0, 0, *[Decimal(0)] * 3])
         total[0] += row["prompt_tokens"]
         total[1] += row["completion_tokens"]
         total[2] += max(0, row["billed_completion_tokens"] - row["completion_tokens"])
-        total[3] += row["cost_usd"]
-        total[4] += row["cancelled_cost_usd"]
-        total[5] += row["batch_savings_usd"]
+        total[3] += as_decimal(row["cost_usd"])
+        total[4] += as_decimal(row["cancelled_cost_usd"])
+        total[5] += as_decimal(row["batch_savings_usd"])
     for labels, (prompt, completion, cancelled, cost, cancelled_cost, savings) in sums.items():
         TOKENS.labels(*labels, "prompt").inc(prompt)
         TOKENS.labels(*labels, "completion").inc(completion)
         if cancelled:
             TOKENS.labels(*labels, "cancelled").inc(cancelled)
-        COST.labels(*labels).inc(cost)
+        COST.labels(*labels).inc(float(cost))
         if cancelled_cost:
-            CANCELLED_COST.labels(*labels).inc(cancelled_cost)
+            CANCELLED_COST.labels(*labels).inc(float(cancelled_cost))
         if savings:
-            BATCH_SAVINGS.labels(*labels).inc(savings)
+            BATCH_SAVINGS.labels(*labels).inc(float(savings))

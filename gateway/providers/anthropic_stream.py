@@ -1,10 +1,11 @@
 """Anthropic Messages answers, streamed or whole, as neutral events and responses.
 
-Usage on a stream: the exact input tokens (input + cache creation + cache reads) are reported
-as soon as `message_start` arrives. `message_delta.usage.output_tokens` is cumulative and is
-held back until `message_stop`, which reports the final count: a stream cut before
-`message_stop` (the client left, the upstream broke) therefore has prompt tokens but no
-completion usage, and its delivered text is counted instead. That is the conservative
+Usage on a stream: the exact input tokens (input + cache creation + cache reads, with the
+cache reads and writes also on their own) are reported as soon as `message_start` arrives.
+`message_delta.usage.output_tokens` is cumulative and is held back until `message_stop`,
+which reports the final count: a stream cut before `message_stop` (the client left, the
+upstream broke) therefore has prompt tokens but no completion usage, and its delivered text
+is counted instead. That is the conservative
 reading of a `message_delta` that may not be the last one.
 """
 
@@ -42,6 +43,11 @@ def input_tokens(usage: dict[str, Any]) -> int | None:
     counts = [usage.get(name) for name in _INPUT_FIELDS]
     known = [count for count in counts if isinstance(count, int)]
     return sum(known) if known else None
+
+
+def cache_counts(usage: dict[str, Any]) -> tuple[Any, Any]:
+    """(cache reads, cache writes) of the input, as reported."""
+    return usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
 
 
 class AnthropicParser:
@@ -128,8 +134,10 @@ class AnthropicParser:
             self._output = output
         prompt = input_tokens(self._input)
         if final:
-            return [Usage(prompt, self._output)]
-        return [Usage(prompt, None)] if prompt is not None else _NOTHING
+            return [Usage(prompt, self._output, *cache_counts(self._input))]
+        if prompt is None:
+            return _NOTHING
+        return [Usage(prompt, None, *cache_counts(self._input))]
 
 
 def parse_message(body: dict[str, Any]) -> ChatResponse:
@@ -149,4 +157,5 @@ def parse_message(body: dict[str, Any]) -> ChatResponse:
         from_anthropic(reason) if reason else None,
         input_tokens(usage),
         usage.get("output_tokens"),
+        *cache_counts(usage),
     )

@@ -40,13 +40,17 @@ def new_call_prefix() -> str:
     return "call_" + secrets.token_hex(6)
 
 
-def usage_counts(usage: dict[str, Any]) -> tuple[int | None, int | None]:
+def usage_counts(usage: Any) -> tuple[Any, Any, Any, None]:
+    """(prompt, completion, cached prompt, cache writes) of a `usageMetadata`: the prompt
+    includes the cached content; thinking counts as output; Gemini bills no cache writes."""
+    if not isinstance(usage, dict):
+        return None, None, None, None
     prompt = usage.get("promptTokenCount")
     candidates = usage.get("candidatesTokenCount")
     thoughts = usage.get("thoughtsTokenCount")
     if isinstance(thoughts, int):
         candidates = (candidates or 0) + thoughts
-    return prompt, candidates
+    return prompt, candidates, usage.get("cachedContentTokenCount"), None
 
 
 class GeminiParser:
@@ -126,5 +130,4 @@ def parse_generation(body: dict[str, Any]) -> ChatResponse:
         reason = from_gemini(finish, called) if finish else None
     elif (body.get("promptFeedback") or {}).get("blockReason"):
         reason = "content_filter"
-    prompt, completion = usage_counts(body.get("usageMetadata") or {})
-    return ChatResponse(parts, reason, prompt, completion)
+    return ChatResponse(parts, reason, *usage_counts(body.get("usageMetadata")))

@@ -44,8 +44,8 @@ def record(meter: Meter, event: StreamEvent) -> None:
             meter.deliver(arguments)
         case ToolCallStart(name=name):
             meter.deliver(name)
-        case Usage(prompt, completion):
-            meter.set_usage(prompt, completion)
+        case Usage(prompt, completion, cache_read, cache_write):
+            meter.set_usage(prompt, completion, cache_read, cache_write)
         case Finish(reason):
             meter.finish_reason = reason
         case StreamError(error):
@@ -56,7 +56,12 @@ def record(meter: Meter, event: StreamEvent) -> None:
 
 def record_response(meter: Meter, response: ChatResponse) -> None:
     """Apply a whole (non-streaming) answer."""
-    meter.set_usage(response.prompt_tokens, response.completion_tokens)
+    meter.set_usage(
+        response.prompt_tokens,
+        response.completion_tokens,
+        response.cache_read_tokens,
+        response.cache_write_tokens,
+    )
     for part in response.parts:
         if isinstance(part, TextPart):
             if part.text:

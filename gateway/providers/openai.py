@@ -11,7 +11,12 @@ from gateway.config import ModelConfig
 from gateway.providers import openai_batch
 from gateway.providers.base import Provider, Route, UpstreamRequest
 from gateway.providers.errors import stream_error
-from gateway.providers.openai_chat import OpenAIChatParser, chat_body, parse_completion
+from gateway.providers.openai_chat import (
+    OpenAIChatParser,
+    chat_body,
+    parse_completion,
+    usage_counts,
+)
 from gateway.streaming.meter import Meter
 from gateway.streaming.sse import SSEEvent
 from gateway.translate.types import ChatRequest, ChatResponse
@@ -63,8 +68,7 @@ class OpenAIProvider(Provider):
         return OpenAIStream(self, meter, strip_usage=strip_usage)
 
     def read_response(self, route: Route, body: dict[str, Any], meter: Meter) -> None:
-        usage = body.get("usage") or {}
-        meter.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        meter.set_usage(*usage_counts(body.get("usage")))
         for choice in body.get("choices") or ():
             meter.finish_reason = choice.get("finish_reason") or meter.finish_reason
             message = choice.get("message") or {}
@@ -137,7 +141,7 @@ class OpenAIStream:
             self._observe_choices(choices)
         usage = chunk.get("usage")
         if usage:
-            self.meter.set_usage(usage.get("prompt_tokens"), usage.get("completion_tokens"))
+            self.meter.set_usage(*usage_counts(usage))
             if self.strip_usage and not choices:
                 return False
         return True

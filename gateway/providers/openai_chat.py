@@ -142,6 +142,16 @@ def _image_url(part: ImagePart) -> str:
     return f"data:{part.media_type};base64,{part.data}"
 
 
+def usage_counts(usage: Any) -> tuple[Any, Any, Any, None]:
+    """(prompt, completion, cached prompt, cache writes) of an OpenAI usage object; the
+    prompt includes the cached tokens, and OpenAI bills no cache writes."""
+    if not isinstance(usage, dict):
+        return None, None, None, None
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return usage.get("prompt_tokens"), usage.get("completion_tokens"), cached, None
+
+
 def parse_completion(body: dict[str, Any]) -> ChatResponse:
     """A chat.completion object (its first choice) in neutral form."""
     choices = body.get("choices") or [{}]
@@ -157,13 +167,9 @@ def parse_completion(body: dict[str, Any]) -> ChatResponse:
                 str(call.get("id")), str(function.get("name")), function.get("arguments") or "{}"
             )
         )
-    usage = body.get("usage") or {}
     reason = choice.get("finish_reason")
     return ChatResponse(
-        parts,
-        from_openai(reason) if reason else None,
-        usage.get("prompt_tokens"),
-        usage.get("completion_tokens"),
+        parts, from_openai(reason) if reason else None, *usage_counts(body.get("usage"))
     )
 
 
@@ -204,7 +210,7 @@ class OpenAIChatParser:
                 out.append(Finish(from_openai(choice["finish_reason"])))
         usage = chunk.get("usage")
         if usage:
-            out.append(Usage(usage.get("prompt_tokens"), usage.get("completion_tokens")))
+            out.append(Usage(*usage_counts(usage)))
         return out
 
     def _tool_call(self, call: dict[str, Any], out: list[StreamEvent]) -> None:

@@ -149,8 +149,8 @@ class MessageAnswer:
             "stop_sequence": None,
             "usage": {
                 "input_tokens": self.call.prompt_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": self.call.plan.cache_write,
+                "cache_read_input_tokens": self.call.plan.cached,
                 "output_tokens": output,
             },
         }

@@ -39,7 +39,7 @@ def answer_item(
         200,
         answer.whole(),
         request_id,
-        input_tokens=call.prompt_tokens,
+        input_tokens=call.input_tokens,
         output_tokens=answer.units,
         plan=plan,
     )

@@ -28,6 +28,11 @@ class Call:
     payload: Any = None
     created: int = field(default_factory=lambda: int(time.time()))
 
+    @property
+    def input_tokens(self) -> int:
+        """All prompt tokens: the words, plus what the plan says came from a prompt cache."""
+        return self.prompt_tokens + self.plan.cached + self.plan.cache_write
+
 
 class Answer(Protocol):
     """One API's rendering of a call, streamed or whole."""

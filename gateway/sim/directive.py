@@ -7,7 +7,9 @@ from dataclasses import dataclass, replace
 from gateway.sim.options import SimOptions
 
 ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall"})
-INT_KEYS = frozenset({"tokens", "error_after", "tool_calls", "usage", "batch_expire"})
+INT_KEYS = frozenset(
+    {"tokens", "error_after", "tool_calls", "usage", "batch_expire", "cached", "cache_write"}
+)
 FLOAT_KEYS = frozenset({"ttft_ms", "tps", "batch_delay_ms"})
 FLAG_KEYS = frozenset({"usage", "batch_expire"})
 
@@ -18,7 +20,9 @@ class DirectiveError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How one request should be answered: timing, length, failure, tool calls, batch timing."""
+    """How one request should be answered: timing, length, failure, tool calls, batch timing,
+    and prompt tokens reported as read from (`cached`) or written to (`cache_write`) a prompt
+    cache, on top of the prompt's own words."""
 
     ttft: float
     tps: float
@@ -30,6 +34,8 @@ class Plan:
     usage: bool | None = None
     batch_delay_ms: float | None = None
     batch_expire: bool = False
+    cached: int = 0
+    cache_write: int = 0
 
 
 def default_plan(options: SimOptions) -> Plan:

@@ -126,14 +126,17 @@ class GeminiAnswer:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
         if final:
             candidate["finishReason"] = FINISH_REASON[self.call.finish]
-        prompt = self.call.prompt_tokens
+        prompt = self.call.input_tokens
+        usage = {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": generated,
+            "totalTokenCount": prompt + generated,
+        }
+        if self.call.plan.cached:
+            usage["cachedContentTokenCount"] = self.call.plan.cached
         return {
             "candidates": [candidate],
-            "usageMetadata": {
-                "promptTokenCount": prompt,
-                "candidatesTokenCount": generated,
-                "totalTokenCount": prompt + generated,
-            },
+            "usageMetadata": usage,
             "modelVersion": self.call.model,
             "responseId": f"sim{self.call.id}",
         }

@@ -60,13 +60,17 @@ def wants_usage(state: SimState, body: dict[str, Any], plan: Plan) -> bool:
     return isinstance(options, dict) and options.get("include_usage") is True
 
 
-def usage(call: Call, completion_tokens: int) -> dict[str, int]:
-    """An OpenAI usage object."""
-    return {
-        "prompt_tokens": call.prompt_tokens,
+def usage(call: Call, completion_tokens: int) -> dict[str, Any]:
+    """An OpenAI usage object (with `prompt_tokens_details` when the plan cached input)."""
+    prompt = call.input_tokens
+    out: dict[str, Any] = {
+        "prompt_tokens": prompt,
         "completion_tokens": completion_tokens,
-        "total_tokens": call.prompt_tokens + completion_tokens,
+        "total_tokens": prompt + completion_tokens,
     }
+    if call.plan.cached or call.plan.cache_write:
+        out["prompt_tokens_details"] = {"cached_tokens": call.plan.cached}
+    return out
 
 
 def model_of(body: dict[str, Any]) -> str:

@@ -16,6 +16,8 @@ class Meter:
     last_token_at: float | None = None
     prompt_tokens: int | None = None  # from the provider's usage, when it arrives
     completion_tokens: int | None = None
+    cache_read_tokens: int | None = None  # of the prompt, read from the provider's cache
+    cache_write_tokens: int | None = None  # of the prompt, written to it
     delivered: list[str] = field(default_factory=list)  # text and tool arguments relayed
     delivered_chunks: int = 0
     finish_reason: str | None = None
@@ -36,11 +38,22 @@ class Meter:
         self.delivered.append(text)
         self.delivered_chunks += 1
 
-    def set_usage(self, prompt: int | None, completion: int | None) -> None:
+    def set_usage(
+        self,
+        prompt: int | None,
+        completion: int | None,
+        cache_read: int | None = None,
+        cache_write: int | None = None,
+    ) -> None:
+        """Keep the counts reported; one left out (None, or not a number) keeps its value."""
         if isinstance(prompt, int):
             self.prompt_tokens = prompt
         if isinstance(completion, int):
             self.completion_tokens = completion
+        if isinstance(cache_read, int):
+            self.cache_read_tokens = cache_read
+        if isinstance(cache_write, int):
+            self.cache_write_tokens = cache_write
 
     @property
     def has_usage(self) -> bool:

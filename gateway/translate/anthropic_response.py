@@ -44,6 +44,19 @@ def event(payload: dict[str, Any]) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (payload["type"].encode(), orjson.dumps(payload))
 
 
+def usage_object(
+    prompt: int, completion: int, cache_read: int | None, cache_write: int | None
+) -> dict[str, int]:
+    """Anthropic's usage: `input_tokens` leaves out what was read from or written to the
+    cache, which are counted on their own."""
+    usage = {"input_tokens": max(0, prompt - (cache_read or 0) - (cache_write or 0))}
+    if cache_read is not None or cache_write is not None:
+        usage["cache_creation_input_tokens"] = cache_write or 0
+        usage["cache_read_input_tokens"] = cache_read or 0
+    usage["output_tokens"] = completion
+    return usage
+
+
 def tool_input(arguments: str) -> Any:
     """Tool arguments as the object Anthropic's `input` holds (kept as text if not JSON)."""
     try:
@@ -67,6 +80,7 @@ class AnthropicEncoder:
         "_reason",
         "_prompt",
         "_completion",
+        "_cache",
     )
 
     def __init__(self, call_id: str, model: str) -> None:
@@ -80,6 +94,7 @@ class AnthropicEncoder:
         self._reason = "end_turn"
         self._prompt = 0
         self._completion = 0
+        self._cache: list[int | None] = [None, None]  # reads, writes
 
     def response(self, answer: ChatResponse) -> bytes:
         content = [
@@ -97,8 +112,12 @@ class AnthropicEncoder:
             self._message(
                 content,
                 to_anthropic(answer.finish_reason),
-                answer.prompt_tokens or 0,
-                answer.completion_tokens or 0,
+                usage_object(
+                    answer.prompt_tokens or 0,
+                    answer.completion_tokens or 0,
+                    answer.cache_read_tokens,
+                    answer.cache_write_tokens,
+                ),
             )
         )
 
@@ -109,7 +128,7 @@ class AnthropicEncoder:
             for item in events:  # the input count, if this first batch already has it
                 if isinstance(item, Usage):
                     self._usage(item)
-            start = self._message([], None, self._prompt, 0)
+            start = self._message([], None, usage_object(self._prompt, 0, *self._cache))
             out.append(event({"type": "message_start", "message": start}))
         for item in events:
             match item:
@@ -134,7 +153,7 @@ class AnthropicEncoder:
                     out.append(anthropic_error_event(error))
                 case StreamEnd():
                     self._close_block(out)
-                    usage = {"input_tokens": self._prompt, "output_tokens": self._completion}
+                    usage = usage_object(self._prompt, self._completion, *self._cache)
                     delta = {"stop_reason": self._reason, "stop_sequence": None}
                     out.append(event({"type": "message_delta", "delta": delta, "usage": usage}))
                     out.append(_MESSAGE_STOP)
@@ -145,6 +164,9 @@ class AnthropicEncoder:
             self._prompt = usage.prompt
         if usage.completion is not None:
             self._completion = usage.completion
+        for index, count in enumerate((usage.cache_read, usage.cache_write)):
+            if count is not None:
+                self._cache[index] = count
 
     def _start_block(self, out: list[bytes], block: dict[str, Any]) -> None:
         self._close_block(out)
@@ -161,7 +183,7 @@ class AnthropicEncoder:
             self._text_open = False
 
     def _message(
-        self, content: list[Any], stop_reason: str | None, prompt: int, completion: int
+        self, content: list[Any], stop_reason: str | None, usage: dict[str, int]
     ) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -171,5 +193,5 @@ class AnthropicEncoder:
             "content": content,
             "stop_reason": stop_reason,
             "stop_sequence": None,
-            "usage": {"input_tokens": prompt, "output_tokens": completion},
+            "usage": usage,
         }

@@ -30,13 +30,18 @@ _OPEN = b',"finish_reason":null}]}\n\n'
 _DONE = b"data: [DONE]\n\n"
 
 
-def usage_object(prompt: int | None, completion: int | None) -> dict[str, int]:
+def usage_object(
+    prompt: int | None, completion: int | None, cached: int | None = None
+) -> dict[str, Any]:
     prompt, completion = prompt or 0, completion or 0
-    return {
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return usage
 
 
 class OpenAIEncoder:
@@ -55,7 +60,7 @@ class OpenAIEncoder:
             % (self.id.encode(), self.created, orjson.dumps(model))
         )
         self._started = False
-        self._usage: list[int | None] = [None, None]
+        self._usage: list[int | None] = [None, None, None]  # prompt, completion, cached
 
     def response(self, answer: ChatResponse) -> bytes:
         text = "".join(p.text for p in answer.parts if isinstance(p, TextPart))
@@ -80,7 +85,9 @@ class OpenAIEncoder:
                 "created": self.created,
                 "model": self.model,
                 "choices": [choice],
-                "usage": usage_object(answer.prompt_tokens, answer.completion_tokens),
+                "usage": usage_object(
+                    answer.prompt_tokens, answer.completion_tokens, answer.cache_read_tokens
+                ),
             }
         )
 
@@ -107,11 +114,10 @@ class OpenAIEncoder:
                     out.append(head + orjson.dumps({"tool_calls": [call]}) + _OPEN)
                 case Finish(reason):
                     out.append(head + b'{},"finish_reason":"%s"}]}\n\n' % reason.encode())
-                case Usage(prompt, completion):
-                    if prompt is not None:
-                        self._usage[0] = prompt
-                    if completion is not None:
-                        self._usage[1] = completion
+                case Usage(prompt, completion, cached):
+                    for index, count in enumerate((prompt, completion, cached)):
+                        if count is not None:
+                            self._usage[index] = count
                 case StreamError(error):
                     out.append(openai_error_event(error))
                 case StreamEnd():

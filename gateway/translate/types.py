@@ -125,8 +125,10 @@ class ChatResponse:
 
     parts: list[TextPart | ToolCall]
     finish_reason: FinishReason | None
-    prompt_tokens: int | None = None
+    prompt_tokens: int | None = None  # all input, cached included
     completion_tokens: int | None = None
+    cache_read_tokens: int | None = None  # of the prompt, read from the provider's cache
+    cache_write_tokens: int | None = None  # of the prompt, written to it
 
 
 @dataclass(slots=True)
@@ -156,10 +158,14 @@ class ToolCallDelta:
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts as far as known; None means not reported (yet)."""
+    """Token counts as far as known; None means not reported (yet). `prompt` is all input;
+    `cache_read` and `cache_write` are the parts of it served from or written to the
+    provider's prompt cache."""
 
     prompt: int | None
     completion: int | None
+    cache_read: int | None = None
+    cache_write: int | None = None
 
 
 @dataclass(slots=True)

@@ -25,6 +25,17 @@ def start_ledger_gateway(tmp: Path, sim_url: str, database_url: str, **extra: An
         return start_gateway(tmp, gateway_config(sim_url, database_url=database_url, **extra))
 
 
+def read_then_close(stream: Any, pieces: int) -> None:
+    """Read an OpenAI chat stream until `pieces` content chunks arrived, then leave."""
+    seen = 0
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            seen += 1
+            if seen == pieces:
+                break
+    stream.close()
+
+
 def config_path(tmp: Path, gateway: ServerProcess) -> Path:
     return tmp / f"gateway-{gateway.port}.yaml"
 

@@ -116,6 +116,8 @@ def test_spend_table_aligns_numbers_right() -> None:
             "failed": 0,
             "prompt_tokens": 12345,
             "completion_tokens": 6,
+            "cached_prompt_tokens": 12000,
+            "cache_write_tokens": 0,
             "cancelled_completion_tokens": 0,
             "cost_usd": 12.5,
             "cancelled_cost_usd": 0.0,
@@ -129,6 +131,8 @@ def test_spend_table_aligns_numbers_right() -> None:
             "failed": 0,
             "prompt_tokens": 3,
             "completion_tokens": 2,
+            "cached_prompt_tokens": 0,
+            "cache_write_tokens": 0,
             "cancelled_completion_tokens": 1,
             "cost_usd": 0.000012,
             "cancelled_cost_usd": 0.000012,
@@ -139,6 +143,8 @@ def test_spend_table_aligns_numbers_right() -> None:
     assert len({len(line) for line in lines[:2]}) == 1
     assert lines[2].startswith("a            ") and "12,345" in lines[2]
     assert lines[4].split()[:3] == ["TOTAL", "6", "5"]
+    assert "cached tok" in lines[0] and "12,000" in lines[2]
+    assert "12.5000" in lines[4]  # 12.5 + 0.000012, added as decimals
     cost_end = lines[0].index("cost $") + len("cost $")
     for line in lines[2:]:
         assert line[cost_end - 1].isdigit() and line[cost_end] == " "

@@ -17,7 +17,14 @@ import pytest
 from gateway.auth import hash_key
 from gateway.ledger.prompts import prompt_tokens
 from tests.conftest import sim_records
-from tests.ledger.live import ADMIN, config_path, fetch_record, metric, start_ledger_gateway
+from tests.ledger.live import (
+    ADMIN,
+    config_path,
+    fetch_record,
+    metric,
+    read_then_close,
+    start_ledger_gateway,
+)
 from tests.servers import ServerProcess
 from tests.services import PostgresDatabases
 
@@ -104,14 +111,7 @@ def test_a_cancelled_stream_is_one_row_with_the_delivered_tokens(
     raw = client(gw).chat.completions.with_raw_response.create(
         model="gpt-test", stream=True, messages=messages
     )
-    stream = raw.parse()
-    seen = 0
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            seen += 1
-            if seen == chunks_read:
-                break
-    stream.close()
+    read_then_close(raw.parse(), chunks_read)
     call_id = raw.headers["x-gateway-request-id"]
     record = fetch_record(gw, call_id)
     prompt = prompt_tokens({"messages": messages}, "sim-gpt")
@@ -148,11 +148,7 @@ def test_mixed_workloads_roll_up_in_spend(gw: ServerProcess) -> None:
         stream=True,
         messages=[{"role": "user", "content": "go [sim tps=20 tokens=100]"}],
     )
-    stream = raw.parse()
-    for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            break
-    stream.close()
+    read_then_close(raw.parse(), 1)
     ids.append(raw.headers["x-gateway-request-id"])
     records = [fetch_record(gw, call_id) for call_id in ids]
     response = httpx.get(
