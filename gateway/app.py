@@ -14,10 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import __version__
 from gateway.api import anthropic as anthropic_api
 from gateway.api import batches as batches_api
-from gateway.api import dashboard, ops, shapes
+from gateway.api import count_tokens, dashboard, ops, shapes
 from gateway.api import files as files_api
+from gateway.api import models as models_api
 from gateway.api import openai as openai_api
 from gateway.api.admin import router as admin_router
+from gateway.api.cors import CORSMiddleware
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.config import Settings
 from gateway.defaults import SIM_MOUNT
@@ -59,6 +61,8 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.state.gateway = state
     app.router.routes.extend(openai_api.routes(state))
     app.router.routes.extend(anthropic_api.routes(state))
+    app.router.routes.extend(models_api.routes(state))
+    app.router.routes.extend(count_tokens.routes(state))
     app.include_router(ops.router)
     app.include_router(dashboard.router)
     app.include_router(admin_router)
@@ -68,6 +72,8 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:
         app.add_middleware(_SimulatorMount)
+    if settings.cors_allowed_origins:  # outermost: preflights never reach the routes
+        app.add_middleware(CORSMiddleware, origins=settings.cors_allowed_origins)
     return app
 
 

@@ -149,6 +149,8 @@ class Settings(_Strict):
     callback_secret: SecretStr | None = None
     callback_max_attempts: int = Field(8, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Browser origins allowed to call the gateway (CORS); "*" allows any. Empty: CORS is off.
+    cors_allowed_origins: list[str] = Field(default_factory=list)
     abort_on_disconnect: bool = True
     drain_max_concurrent: int = Field(64, ge=0)
     drain_timeout: float = 60.0
@@ -174,7 +176,7 @@ class Settings(_Strict):
             raise ValueError("must be greater than zero")
         return value
 
-    @field_validator("callback_allowed_hosts", mode="before")
+    @field_validator("callback_allowed_hosts", "cors_allowed_origins", mode="before")
     @classmethod
     def _host_list(cls, value: Any) -> Any:
         if isinstance(value, str):  # GATEWAY_CALLBACK_ALLOWED_HOSTS=a.example,b.example
@@ -188,6 +190,14 @@ class Settings(_Strict):
             if not _CALLBACK_HOST.match(host):
                 raise ValueError(f"{host!r} is not a host name, `host:port` or `*.domain`")
         return [host.lower() for host in value]
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example")
+        return [origin.rstrip("/") for origin in value]
 
     @model_validator(mode="after")
     def _batch_consistency(self) -> Settings:
