@@ -18,9 +18,19 @@ from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_anthropic
 from gateway.errors import GatewayError
 from gateway.ledger.prompts import prompt_tokens
+from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.errors import error_from_response, upstream_failures
 from gateway.proxy import send_error
 from gateway.state import GatewayState
+
+
+async def relay_count(state: GatewayState, provider: Provider, request: UpstreamRequest) -> bytes:
+    """A vendor's own token count, its body passed on as it is (errors mapped as for calls)."""
+    with upstream_failures(provider):
+        status, headers, payload = await state.pool.fetch(provider, request)
+    if status >= 400:
+        raise error_from_response(provider, status, payload, headers)
+    return payload
 
 
 class CountTokensEndpoint:
@@ -38,10 +48,7 @@ class CountTokensEndpoint:
                 request = provider.build_count_request(
                     body, model, call_id=request_id(scope), client_headers=forwarded_headers(scope)
                 )
-                with upstream_failures(provider):
-                    status, headers, payload = await state.pool.fetch(provider, request)
-                if status >= 400:
-                    raise error_from_response(provider, status, payload, headers)
+                payload = await relay_count(state, provider, request)
             else:
                 count = prompt_tokens(body, model.upstream_name)
                 payload = orjson.dumps({"input_tokens": count})

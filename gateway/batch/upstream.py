@@ -16,7 +16,7 @@ from gateway.dispatch import upstream_call
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.proxy import Reply
 
-Shape = Literal["openai", "anthropic"]
+Shape = Literal["openai", "anthropic", "gemini"]
 _LIVE_ONLY = ("stream", "stream_options")
 
 
@@ -63,4 +63,6 @@ def upstream_route(provider_kind: str, shape: str, route: str) -> str:
     """The provider API a call is sent to: calls of one lane share a job only if this matches."""
     if provider_kind == "anthropic":
         return "messages"
-    return "chat" if shape == "anthropic" else route
+    if shape == "openai":
+        return route
+    return "embeddings" if route in ("gemini_embed", "gemini_batch_embed") else "chat"

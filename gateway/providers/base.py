@@ -31,7 +31,15 @@ if TYPE_CHECKING:
 
     from gateway.providers.batch import BatchPoll
 
-Route = Literal["chat", "completions", "embeddings", "messages"]
+Route = Literal[
+    "chat",
+    "completions",
+    "embeddings",
+    "messages",
+    "gemini",  # generateContent, stream or not
+    "gemini_embed",  # embedContent
+    "gemini_batch_embed",  # batchEmbedContents
+]
 
 
 @dataclass(slots=True)

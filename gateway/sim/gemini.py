@@ -37,7 +37,11 @@ def tool_specs(tools: Any) -> list[ToolSpec]:
         declarations = tool.get("functionDeclarations") or tool.get("function_declarations") or []
         for decl in declarations:
             if isinstance(decl, dict) and isinstance(decl.get("name"), str):
-                parameters = decl.get("parameters") or decl.get("parametersJsonSchema")
+                parameters = (
+                    decl.get("parameters")
+                    or decl.get("parametersJsonSchema")
+                    or decl.get("parameters_json_schema")
+                )
                 specs.append(ToolSpec(decl["name"], parameters))
     return specs
 
