@@ -17,6 +17,7 @@ from gateway.api import batches as batches_api
 from gateway.api import count_tokens, dashboard, ops, shapes
 from gateway.api import files as files_api
 from gateway.api import gemini as gemini_api
+from gateway.api import message_batches as message_batches_api
 from gateway.api import models as models_api
 from gateway.api import openai as openai_api
 from gateway.api.admin import router as admin_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(files_api.router)
     app.include_router(batches_api.router)
+    app.include_router(message_batches_api.router)
     _install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:

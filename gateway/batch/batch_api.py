@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.api.validation import validate_openai
 from gateway.auth import Identity
-from gateway.batch.batches import BatchStore, batch_object
+from gateway.batch.batches import MESSAGES, BatchStore, batch_object
 from gateway.batch.errors import unavailable_database
 from gateway.batch.files import FileStore, file_object
 from gateway.batch.jsonl import ENDPOINTS, InvalidFile, Line, parse_lines
@@ -115,7 +115,7 @@ class BatchApi:
         return await self.retrieve(identity, batch_id)
 
     async def retrieve(self, identity: Identity, batch_id: str) -> dict[str, Any]:
-        row = await self._owned_batch(identity, batch_id)
+        row = await self.owned_batch(identity, batch_id)
         with unavailable_database():
             counts = await self.batches.counts([batch_id])
         return batch_object(row, counts[batch_id])
@@ -136,14 +136,17 @@ class BatchApi:
         }
 
     async def cancel(self, identity: Identity, batch_id: str) -> dict[str, Any]:
-        row = await self._owned_batch(identity, batch_id)
+        await self.start_cancel(await self.owned_batch(identity, batch_id))
+        return await self.retrieve(identity, batch_id)
+
+    async def start_cancel(self, row: Any) -> None:
+        """in_progress -> cancelling; the worker then cancels its queued calls."""
         if row.status not in ("in_progress", "cancelling"):
             raise BatchConflict(f"cannot cancel a batch with status {row.status!r}")
         with unavailable_database():
             await self.batches.move(
-                batch_id, ["in_progress"], status="cancelling", cancelling_at=now()
+                row.id, ["in_progress"], status="cancelling", cancelling_at=now()
             )
-        return await self.retrieve(identity, batch_id)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -174,10 +177,15 @@ class BatchApi:
             raise NotFound(f"No such File object: {file_id}", param=param)
         return row
 
-    async def _owned_batch(self, identity: Identity, batch_id: str) -> Any:
+    async def owned_batch(self, identity: Identity, batch_id: str, messages: bool = False) -> Any:
+        """The caller's batch (an OpenAI one, or a Message Batch if `messages`), else 404."""
         with unavailable_database():
             row = await self.batches.get(batch_id)
-        if row is None or not (identity.admin or row.workload == identity.workload):
+        if (
+            row is None
+            or (row.endpoint == MESSAGES) != messages
+            or not (identity.admin or row.workload == identity.workload)
+        ):
             raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
         return row
 

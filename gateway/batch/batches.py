@@ -21,6 +21,7 @@ c = batch_calls.c
 TIMES = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
 OPEN = ("in_progress", "cancelling")
 INSERT_CHUNK = 1000
+MESSAGES = "/v1/messages"  # the endpoint of Anthropic Message Batches (no files)
 
 
 def _seconds(moment: datetime | None) -> int | None:
@@ -75,8 +76,12 @@ class BatchStore:
         async with self.engine.connect() as conn:
             return (await conn.execute(select(batches).where(b.id == batch_id))).first()
 
-    async def newest(self, workload: str | None, limit: int, after: str | None) -> list[Row[Any]]:
-        query = select(batches).order_by(b.created_at.desc(), b.id.desc()).limit(limit)
+    async def newest(
+        self, workload: str | None, limit: int, after: str | None, *, messages: bool = False
+    ) -> list[Row[Any]]:
+        """A page of OpenAI batches, or of Anthropic Message Batches (`messages`)."""
+        kind = b.endpoint == MESSAGES if messages else b.endpoint != MESSAGES
+        query = select(batches).where(kind).order_by(b.created_at.desc(), b.id.desc()).limit(limit)
         if workload is not None:
             query = query.where(b.workload == workload)
         if after:
@@ -106,6 +111,11 @@ class BatchStore:
         """Batches still running or being cancelled."""
         async with self.engine.connect() as conn:
             return list(await conn.execute(select(batches).where(b.status.in_(OPEN))))
+
+    async def delete(self, batch_id: str) -> None:
+        """Forget an ended batch (its calls and their ledger rows stay)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(batches.delete().where(b.id == batch_id))
 
     async def move(self, batch_id: str, expect: Sequence[str], **values: Any) -> bool:
         """Change a batch if its status is one of `expect` (compare-and-set)."""
