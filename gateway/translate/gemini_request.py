@@ -177,7 +177,7 @@ def _tools(tools: Any, target: str) -> list[Tool]:
             raise BadRequest(f"'tools[{i}]' must be an object", param=f"tools[{i}]")
         tool = camel(tool)
         for key, value in tool.items():
-            if key != "functionDeclarations" and value not in (None, [], {}):
+            if key != "functionDeclarations" and value is not None:  # `{}` enables a tool
                 raise refuse(f"tools[{i}].{key}", target, "only function declarations translate")
         for j, decl in enumerate(tool.get("functionDeclarations") or []):
             where = f"tools[{i}].functionDeclarations[{j}]"
