@@ -9,12 +9,11 @@ finish normally; the batch ends `cancelled` once none is waiting.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from gateway.api.validation import validate_openai
 from gateway.auth import Identity
-from gateway.batch.batches import MESSAGES, BatchStore, batch_object
+from gateway.batch.batches import MESSAGES, WINDOW, BatchStore, batch_object, new_batch
 from gateway.batch.errors import unavailable_database
 from gateway.batch.files import FileStore, file_object
 from gateway.batch.jsonl import ENDPOINTS, InvalidFile, Line, parse_lines
@@ -27,7 +26,6 @@ from gateway.ledger.database import Database, now
 if TYPE_CHECKING:
     from gateway.batch.lane import BatchLane
 
-WINDOW = "24h"
 MAX_METADATA = 16
 
 
@@ -94,21 +92,7 @@ class BatchApi:
         _same_endpoint(lines, endpoint)
         batch_id = new_id("batch_")
         calls = [self._call(identity, line, batch_id) for line in lines]
-        created = now()
-        batch = {
-            "id": batch_id,
-            "workload": identity.workload,
-            "key_id": identity.key_id,
-            "endpoint": endpoint,
-            "input_file_id": file_id,
-            "completion_window": WINDOW,
-            "metadata": metadata,
-            "status": "in_progress",
-            "total": len(calls),
-            "created_at": created,
-            "in_progress_at": created,
-            "expires_at": created + timedelta(hours=24),
-        }
+        batch = new_batch(batch_id, identity, endpoint, len(calls), file_id, metadata)
         with unavailable_database():
             await batches.create(batch, calls)
         await self.lane.push(calls)

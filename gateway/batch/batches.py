@@ -7,26 +7,53 @@ counted from them, live.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
 
 from gateway.batch.store import COMPLETED, WAITING
 from gateway.batch.tables import batch_calls, batches
-from gateway.ledger.database import Database, as_utc
+from gateway.ledger.database import Database, as_utc, now
 
 b = batches.c
 c = batch_calls.c
 TIMES = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
 OPEN = ("in_progress", "cancelling")
 INSERT_CHUNK = 1000
+WINDOW = "24h"
 MESSAGES = "/v1/messages"  # the endpoint of Anthropic Message Batches (no files)
 
 
 def _seconds(moment: datetime | None) -> int | None:
     moment = as_utc(moment)
     return None if moment is None else int(moment.timestamp())
+
+
+def new_batch(
+    batch_id: str,
+    identity: Any,
+    endpoint: str,
+    total: int,
+    input_file_id: str = "",
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The `batches` row of a batch just created (in progress, expiring in 24 h)."""
+    created = now()
+    return {
+        "id": batch_id,
+        "workload": identity.workload,
+        "key_id": identity.key_id,
+        "endpoint": endpoint,
+        "input_file_id": input_file_id,
+        "completion_window": WINDOW,
+        "metadata": metadata,
+        "status": "in_progress",
+        "total": total,
+        "created_at": created,
+        "in_progress_at": created,
+        "expires_at": created + timedelta(hours=24),
+    }
 
 
 def batch_object(row: Row[Any], counts: dict[str, int]) -> dict[str, Any]:

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gateway.api.validation import validate_anthropic
 from gateway.auth import Identity
-from gateway.batch.batch_api import WINDOW, BatchApi, BatchConflict
-from gateway.batch.batches import MESSAGES
+from gateway.batch.batch_api import BatchApi, BatchConflict
+from gateway.batch.batches import MESSAGES, new_batch
 from gateway.batch.errors import unavailable_database
 from gateway.batch.gathering import results
 from gateway.batch.records import new_call
@@ -29,7 +29,7 @@ from gateway.batch.store import CANCELLED, COMPLETED, EXPIRED, FAILED, WAITING
 from gateway.batch.upstream import deferrable, prepare
 from gateway.errors import BadRequest, GatewayError
 from gateway.ids import new_call_id, new_id
-from gateway.ledger.database import as_utc, now
+from gateway.ledger.database import as_utc
 
 if TYPE_CHECKING:
     from gateway.state import GatewayState
@@ -97,21 +97,7 @@ class MessageBatches:
             self._call(identity, index, request, seen, batch_id, client_headers)
             for index, request in enumerate(requests)
         ]
-        created = now()
-        batch = {
-            "id": batch_id,
-            "workload": identity.workload,
-            "key_id": identity.key_id,
-            "endpoint": MESSAGES,
-            "input_file_id": "",
-            "completion_window": WINDOW,
-            "metadata": None,
-            "status": "in_progress",
-            "total": len(calls),
-            "created_at": created,
-            "in_progress_at": created,
-            "expires_at": created + timedelta(hours=24),
-        }
+        batch = new_batch(batch_id, identity, MESSAGES, len(calls))
         with unavailable_database():
             await self.batches.create(batch, calls)
         await self.api.lane.push(calls)

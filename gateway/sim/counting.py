@@ -8,13 +8,13 @@ from typing import Any
 
 import orjson
 
+from gateway.sim.anthropic_messages import MessagesDialect
 from gateway.sim.call import Call, JsonAnswer, build_call
 from gateway.sim.directive import plan_for
 from gateway.sim.embeddings import IMMEDIATE
 from gateway.sim.exchange import Exchange
 from gateway.sim.gemini import GeminiDialect, model_and_method
 from gateway.sim.generation import BadRequest
-from gateway.sim.openai_common import bearer_key
 from gateway.sim.prompts import anthropic_prompt, gemini_prompt
 from gateway.sim.state import SimState
 
@@ -23,9 +23,7 @@ class AnthropicCountDialect:
     """`{"model", "messages", "system", "tools"}` -> `{"input_tokens": N}`."""
 
     api = "anthropic"
-
-    def api_key(self, ex: Exchange) -> str | None:
-        return ex.header(b"x-api-key") or bearer_key(ex)
+    api_key = MessagesDialect.api_key
 
     def read(self, state: SimState, ex: Exchange, body: dict[str, Any], call_id: int) -> Call:
         messages = body.get("messages")
