@@ -76,6 +76,17 @@ def test_generate_content_stream(gateway: Any, sim: Any, model: str) -> None:
     assert (row["route"], row["mode"], row["status"]) == ("gemini", "stream", "completed")
 
 
+def test_native_stream_is_relayed_not_re_encoded(gateway: Any, sim: Any) -> None:
+    url = f"{gateway.url}/v1beta/models/gemini-test:streamGenerateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": say(new_tag())}]}]}
+    headers = {"x-goog-api-key": "key-chat"}
+    with httpx.stream("POST", url, params={"alt": "sse"}, json=body, headers=headers) as response:
+        events = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert len(events) == 12
+    # the simulator's own ids and framing: an encoder would have written the gateway's call id
+    assert all('"responseId":"sim' in event for event in events)
+
+
 def test_count_tokens(gem: genai.Client, sim: Any) -> None:
     tag = new_tag()
     native = gem.models.count_tokens(model="gemini-test", contents=f"one two three [sim tag={tag}]")
