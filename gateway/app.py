@@ -14,11 +14,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway import __version__
 from gateway.api import anthropic as anthropic_api
 from gateway.api import batches as batches_api
-from gateway.api import dashboard, ops, shapes
+from gateway.api import count_tokens, dashboard, ops, shapes
 from gateway.api import files as files_api
+from gateway.api import gemini as gemini_api
+from gateway.api import message_batches as message_batches_api
+from gateway.api import models as models_api
 from gateway.api import openai as openai_api
 from gateway.api import responses as responses_api
 from gateway.api.admin import router as admin_router
+from gateway.api.cors import CORSMiddleware
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.config import Settings
 from gateway.defaults import SIM_MOUNT
@@ -63,15 +67,21 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.router.routes.extend(openai_api.routes(state))
     app.router.routes.extend(anthropic_api.routes(state))
     app.router.routes.extend(responses_api.routes(state))
+    app.router.routes.extend(models_api.routes(state))
+    app.router.routes.extend(count_tokens.routes(state))
+    app.router.routes.extend(gemini_api.routes(state))
     app.include_router(ops.router)
     app.include_router(dashboard.router)
     app.include_router(admin_router)
     app.include_router(files_api.router)
     app.include_router(batches_api.router)
+    app.include_router(message_batches_api.router)
     _install_error_handlers(app)
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:
         app.add_middleware(_SimulatorMount)
+    if settings.cors_allowed_origins:  # outermost: preflights never reach the routes
+        app.add_middleware(CORSMiddleware, origins=settings.cors_allowed_origins)
     return app
 
 
@@ -125,8 +135,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _error_response(request: Request, err: GatewayError) -> Response:
-    """An error in the caller's API shape: Anthropic's under /v1/messages, else OpenAI's."""
-    shape = shapes.ANTHROPIC if request.url.path.startswith("/v1/messages") else shapes.OPENAI
+    """An error in the caller's API shape: Anthropic's under /v1/messages, Gemini's under
+    /v1beta, else OpenAI's."""
+    path = request.url.path
+    api = "anthropic" if path.startswith("/v1/messages") else "openai"
+    shape = shapes.for_api("gemini" if path.startswith("/v1beta/") else api)
     return Response(shape.body(err), status_code=shape.status(err), headers=err.headers,
                     media_type="application/json")
 

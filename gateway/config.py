@@ -184,6 +184,8 @@ class Settings(_Strict):
     # origins accepted in open mode besides loopback ones (README "Security").
     metrics_token: SecretStr | None = None
     allowed_hosts: list[str] = Field(default_factory=list)
+    # Browser origins allowed to call the gateway (CORS; "*" allows any; empty: CORS is off),
+    # also trusted by the open-mode browser checks.
     cors_allowed_origins: list[str] = Field(default_factory=list)
     # The batch lane (gateway/batch): worker, leases, polling, files and callbacks.
     batch_worker: bool = True  # `gateway serve` runs the batch worker in-process
@@ -250,6 +252,14 @@ class Settings(_Strict):
             if not _CALLBACK_HOST.match(host):
                 raise ValueError(f"{host!r} is not a host name, `host:port` or `*.domain`")
         return [host.lower() for host in value]
+
+    @field_validator("cors_allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example")
+        return [origin.rstrip("/") for origin in value]
 
     @model_validator(mode="after")
     def _batch_consistency(self) -> Settings:

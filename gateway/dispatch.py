@@ -13,6 +13,9 @@ from gateway.proxy import Reply
 from gateway.streaming.relay import NativeReply
 from gateway.translate.anthropic_request import decode_messages
 from gateway.translate.anthropic_response import AnthropicEncoder
+from gateway.translate.gemini_embed import GeminiEmbedReply, embeddings_body
+from gateway.translate.gemini_request import decode_generate
+from gateway.translate.gemini_response import GeminiEncoder
 from gateway.translate.openai_request import decode_chat, include_usage
 from gateway.translate.openai_response import OpenAIEncoder
 from gateway.translate.reply import TranslatedReply
@@ -35,10 +38,13 @@ def upstream_call(
     stream: bool,
     client_headers: Mapping[str, str] | None = None,
 ) -> tuple[UpstreamRequest, Reply]:
-    """The upstream request for a call in API `shape` ("openai" | "anthropic" | "responses"),
-    and how its answer reaches the caller. Raises BadRequest for what cannot be translated."""
+    """The upstream request for a call in API `shape` ("openai" | "anthropic" | "responses" |
+    "gemini"), and how its answer reaches the caller. Raises BadRequest for what cannot be
+    translated."""
     if shape == "responses":
         return _responses_call(provider, model, body, call_id, stream=stream)
+    if shape == "gemini":
+        return _gemini_call(provider, model, route, body, call_id, stream=stream)
     if shape == "anthropic":
         if provider.kind == "anthropic":
             request = provider.build_request(
@@ -86,3 +92,32 @@ def _responses_call(
         raise responses_param(err) from None
     encoder = ResponsesEncoder(call_id, model.name, echo_of(body))
     return request, TranslatedResponses(provider, encoder)
+def _gemini_call(
+    provider: Provider,
+    model: ModelConfig,
+    route: str,
+    body: dict[str, Any],
+    call_id: str,
+    *,
+    stream: bool,
+) -> tuple[UpstreamRequest, Reply]:
+    gemini_route: Route = route  # type: ignore[assignment]
+    if provider.kind == "gemini":
+        request = provider.build_request(gemini_route, body, model, stream=stream, call_id=call_id)
+        return request, NativeReply(provider, gemini_route)
+    if route != "gemini":
+        if provider.kind != "openai":
+            raise BadRequest(
+                f"model {model.name!r} is served by a {provider.kind} provider, which has no "
+                "embeddings API",
+                param="model",
+            )
+        batch = route == "gemini_batch_embed"
+        request = provider.build_request(
+            "embeddings", embeddings_body(body, batch), model, stream=False, call_id=call_id
+        )
+        return request, GeminiEmbedReply(provider, batch)
+    chat = decode_generate(body, provider.kind)
+    chat.stream = stream
+    request = provider.build_chat_request(chat, model, call_id=call_id)
+    return request, TranslatedReply(provider, GeminiEncoder(call_id, model.name))

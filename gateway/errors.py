@@ -14,7 +14,8 @@
         ├── RateLimited               429 passed through from the provider
         └── UpstreamStatus            the provider's own 4xx/5xx, passed through
 
-Routes raise these; the API layer renders them with `openai_error` or `anthropic_error`.
+Routes raise these; the API layer renders them with `openai_error`, `anthropic_error` or
+`gemini_error`.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ _ANTHROPIC_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    409: "invalid_request_error",
     413: "request_too_large",
     415: "invalid_request_error",
     429: "rate_limit_error",
@@ -161,3 +163,34 @@ def anthropic_error_event(err: GatewayError) -> bytes:
 def anthropic_status(err: GatewayError) -> int:
     """The HTTP status an Anthropic client gets: an overload is Anthropic's own 529."""
     return 529 if err.type == "overloaded_error" else err.status
+
+
+# Gemini reports a google.rpc status name beside the HTTP code.
+_GEMINI_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    413: "INVALID_ARGUMENT",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def gemini_error(err: GatewayError) -> dict[str, Any]:
+    """`{"error": {code, message, status}}` (google.rpc style)."""
+    status = _GEMINI_STATUS.get(err.status, "INTERNAL" if err.status < 502 else "UNAVAILABLE")
+    return {"error": {"code": err.status, "message": err.message, "status": status}}
+
+
+def gemini_error_bytes(err: GatewayError) -> bytes:
+    return orjson.dumps(gemini_error(err))
+
+
+def gemini_error_event(err: GatewayError) -> bytes:
+    """An error after a stream started: one `data:` event in Gemini's shape."""
+    return b"data: " + gemini_error_bytes(err) + b"\n\n"

@@ -122,14 +122,7 @@ class Proxy:
     ) -> tuple[int, Any, bytes]:
         with upstream_failures(provider):
             call.meter.upstream_sent_at = time.perf_counter()
-            response = await self.pool.send(provider, request)
-            try:
-                payload = await response.read()
-            except BaseException:
-                response.close()
-                raise
-            response.release()
-            return response.status, response.headers, payload
+            return await self.pool.fetch(provider, request)
 
     async def _stream(
         self,

@@ -7,6 +7,8 @@ One `ClientSession` per provider gives each its own connection limit and keep-al
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from yarl import URL
 
@@ -57,6 +59,18 @@ class UpstreamPool:
             # A pooled keep-alive connection the server closed (or reset) just as it was reused:
             # nothing was answered, so send once more on a new connection.
             return await session.post(url, data=request.body, headers=request.headers)
+
+    async def fetch(self, provider: Provider, request: UpstreamRequest) -> tuple[int, Any, bytes]:
+        """POST and read the whole answer: (status, headers, body). A read cut short (the
+        caller cancelled) closes the connection rather than returning it to the pool."""
+        response = await self.send(provider, request)
+        try:
+            payload = await response.read()
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return response.status, response.headers, payload
 
     async def get(self, provider: Provider, url: str, headers: dict[str, str]) -> bytes:
         async with self.session(provider).get(url, headers=headers) as response:

@@ -1,4 +1,4 @@
-"""OpenAI-shaped routes: chat, completions, embeddings (raw ASGI endpoints) and models.
+"""OpenAI-shaped routes: chat, completions, embeddings (raw ASGI endpoints).
 
 A model of an OpenAI-kind provider is relayed natively; chat calls to other kinds are
 translated (`gateway.translate`).
@@ -6,14 +6,11 @@ translated (`gateway.translate`).
 
 from __future__ import annotations
 
-import time
-
-import orjson
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
 from gateway.api import shapes
-from gateway.api.asgi import read_body, send_response
+from gateway.api.asgi import read_body
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_openai
 from gateway.calls import Call
@@ -63,30 +60,9 @@ class OpenAIEndpoint:
         await state.proxy.handle(receive, send, call, provider, request, reply, shapes.OPENAI)
 
 
-class ModelsEndpoint:
-    """`GET /v1/models`: the models this gateway serves, in OpenAI's list shape."""
-
-    def __init__(self, state: GatewayState) -> None:
-        self.state = state
-        self.created = int(time.time())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            self.state.auth.authenticate(scope)
-        except GatewayError as err:
-            await send_error(send, err, shapes.OPENAI)
-            return
-        data = [
-            {"id": m.name, "object": "model", "created": self.created, "owned_by": m.provider}
-            for m in self.state.models.values()
-        ]
-        await send_response(send, 200, orjson.dumps({"object": "list", "data": data}))
-
-
 def routes(state: GatewayState) -> list[StarletteRoute]:
     return [
         StarletteRoute("/v1/chat/completions", OpenAIEndpoint(state, "chat"), methods=["POST"]),
         StarletteRoute("/v1/completions", OpenAIEndpoint(state, "completions"), methods=["POST"]),
         StarletteRoute("/v1/embeddings", OpenAIEndpoint(state, "embeddings"), methods=["POST"]),
-        StarletteRoute("/v1/models", ModelsEndpoint(state), methods=["GET"]),
     ]

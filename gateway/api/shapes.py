@@ -10,6 +10,8 @@ from gateway.errors import (
     anthropic_error_bytes,
     anthropic_error_event,
     anthropic_status,
+    gemini_error_bytes,
+    gemini_error_event,
     openai_error_bytes,
     openai_error_event,
 )
@@ -28,3 +30,10 @@ def _own_status(err: GatewayError) -> int:
 
 OPENAI = ErrorShape(_own_status, openai_error_bytes, openai_error_event)
 ANTHROPIC = ErrorShape(anthropic_status, anthropic_error_bytes, anthropic_error_event)
+GEMINI = ErrorShape(_own_status, gemini_error_bytes, gemini_error_event)
+BY_API = {"openai": OPENAI, "anthropic": ANTHROPIC, "gemini": GEMINI}
+
+
+def for_api(api: str) -> ErrorShape:
+    """The error shape of a caller's API (`openai`, `anthropic`, `gemini`)."""
+    return BY_API.get(api, OPENAI)

@@ -9,12 +9,11 @@ finish normally; the batch ends `cancelled` once none is waiting.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from gateway.api.validation import validate_deferred_responses, validate_openai
 from gateway.auth import Identity
-from gateway.batch.batches import BatchStore, batch_object
+from gateway.batch.batches import MESSAGES, WINDOW, BatchStore, batch_object, new_batch
 from gateway.batch.errors import unavailable_database
 from gateway.batch.files import FileStore, file_object
 from gateway.batch.jsonl import ENDPOINTS, InvalidFile, Line, parse_lines
@@ -27,7 +26,6 @@ from gateway.ledger.database import Database, now
 if TYPE_CHECKING:
     from gateway.batch.lane import BatchLane
 
-WINDOW = "24h"
 MAX_METADATA = 16
 
 
@@ -94,28 +92,14 @@ class BatchApi:
         _same_endpoint(lines, endpoint)
         batch_id = new_id("batch_")
         calls = [self._call(identity, line, batch_id) for line in lines]
-        created = now()
-        batch = {
-            "id": batch_id,
-            "workload": identity.workload,
-            "key_id": identity.key_id,
-            "endpoint": endpoint,
-            "input_file_id": file_id,
-            "completion_window": WINDOW,
-            "metadata": metadata,
-            "status": "in_progress",
-            "total": len(calls),
-            "created_at": created,
-            "in_progress_at": created,
-            "expires_at": created + timedelta(hours=24),
-        }
+        batch = new_batch(batch_id, identity, endpoint, len(calls), file_id, metadata)
         with unavailable_database():
             await batches.create(batch, calls)
         await self.lane.push(calls)
         return await self.retrieve(identity, batch_id)
 
     async def retrieve(self, identity: Identity, batch_id: str) -> dict[str, Any]:
-        row = await self._owned_batch(identity, batch_id)
+        row = await self.owned_batch(identity, batch_id)
         with unavailable_database():
             counts = await self.batches.counts([batch_id])
         return batch_object(row, counts[batch_id])
@@ -136,14 +120,17 @@ class BatchApi:
         }
 
     async def cancel(self, identity: Identity, batch_id: str) -> dict[str, Any]:
-        row = await self._owned_batch(identity, batch_id)
+        await self.start_cancel(await self.owned_batch(identity, batch_id))
+        return await self.retrieve(identity, batch_id)
+
+    async def start_cancel(self, row: Any) -> None:
+        """in_progress -> cancelling; the worker then cancels its queued calls."""
         if row.status not in ("in_progress", "cancelling"):
             raise BatchConflict(f"cannot cancel a batch with status {row.status!r}")
         with unavailable_database():
             await self.batches.move(
-                batch_id, ["in_progress"], status="cancelling", cancelling_at=now()
+                row.id, ["in_progress"], status="cancelling", cancelling_at=now()
             )
-        return await self.retrieve(identity, batch_id)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -177,10 +164,15 @@ class BatchApi:
             raise NotFound(f"No such File object: {file_id}", param=param)
         return row
 
-    async def _owned_batch(self, identity: Identity, batch_id: str) -> Any:
+    async def owned_batch(self, identity: Identity, batch_id: str, messages: bool = False) -> Any:
+        """The caller's batch (an OpenAI one, or a Message Batch if `messages`), else 404."""
         with unavailable_database():
             row = await self.batches.get(batch_id)
-        if row is None or not (identity.admin or row.workload == identity.workload):
+        if (
+            row is None
+            or (row.endpoint == MESSAGES) != messages
+            or not (identity.admin or row.workload == identity.workload)
+        ):
             raise NotFound(f"No batch found with id '{batch_id}'.", param="id")
         return row
 

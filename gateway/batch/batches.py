@@ -7,25 +7,53 @@ counted from them, live.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, func, select, update
 
 from gateway.batch.store import COMPLETED, WAITING
 from gateway.batch.tables import batch_calls, batches
-from gateway.ledger.database import Database, as_utc
+from gateway.ledger.database import Database, as_utc, now
 
 b = batches.c
 c = batch_calls.c
 TIMES = ("in_progress", "finalizing", "completed", "failed", "expired", "cancelling", "cancelled")
 OPEN = ("in_progress", "cancelling")
 INSERT_CHUNK = 1000
+WINDOW = "24h"
+MESSAGES = "/v1/messages"  # the endpoint of Anthropic Message Batches (no files)
 
 
 def _seconds(moment: datetime | None) -> int | None:
     moment = as_utc(moment)
     return None if moment is None else int(moment.timestamp())
+
+
+def new_batch(
+    batch_id: str,
+    identity: Any,
+    endpoint: str,
+    total: int,
+    input_file_id: str = "",
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The `batches` row of a batch just created (in progress, expiring in 24 h)."""
+    created = now()
+    return {
+        "id": batch_id,
+        "workload": identity.workload,
+        "key_id": identity.key_id,
+        "endpoint": endpoint,
+        "input_file_id": input_file_id,
+        "completion_window": WINDOW,
+        "metadata": metadata,
+        "status": "in_progress",
+        "total": total,
+        "created_at": created,
+        "in_progress_at": created,
+        "expires_at": created + timedelta(hours=24),
+    }
 
 
 def batch_object(row: Row[Any], counts: dict[str, int]) -> dict[str, Any]:
@@ -75,8 +103,12 @@ class BatchStore:
         async with self.engine.connect() as conn:
             return (await conn.execute(select(batches).where(b.id == batch_id))).first()
 
-    async def newest(self, workload: str | None, limit: int, after: str | None) -> list[Row[Any]]:
-        query = select(batches).order_by(b.created_at.desc(), b.id.desc()).limit(limit)
+    async def newest(
+        self, workload: str | None, limit: int, after: str | None, *, messages: bool = False
+    ) -> list[Row[Any]]:
+        """A page of OpenAI batches, or of Anthropic Message Batches (`messages`)."""
+        kind = b.endpoint == MESSAGES if messages else b.endpoint != MESSAGES
+        query = select(batches).where(kind).order_by(b.created_at.desc(), b.id.desc()).limit(limit)
         if workload is not None:
             query = query.where(b.workload == workload)
         if after:
@@ -106,6 +138,11 @@ class BatchStore:
         """Batches still running or being cancelled."""
         async with self.engine.connect() as conn:
             return list(await conn.execute(select(batches).where(b.status.in_(OPEN))))
+
+    async def delete(self, batch_id: str) -> None:
+        """Forget an ended batch (its calls and their ledger rows stay)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(batches.delete().where(b.id == batch_id))
 
     async def move(self, batch_id: str, expect: Sequence[str], **values: Any) -> bool:
         """Change a batch if its status is one of `expect` (compare-and-set)."""

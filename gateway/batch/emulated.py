@@ -93,11 +93,8 @@ class EmulatedLane:
 
     async def _send(self, provider: Provider, request: UpstreamRequest) -> tuple[int, bytes]:
         with upstream_failures(provider):
-            response = await self.worker.pool.send(provider, request)
-            try:
-                return response.status, await response.read()
-            finally:
-                response.release()
+            status, _, payload = await self.worker.pool.fetch(provider, request)
+            return status, payload
 
 
 async def yield_to_interactive(provider: Provider) -> None:

@@ -1,5 +1,6 @@
 """Closing Batch API batches (worker side): cancel or expire their waiting calls, and once
 every call has ended, write the output and error files in OpenAI's format and end the batch.
+An Anthropic Message Batch has no files: it just ends (its results are read from its calls).
 
 Output lines hold the calls that completed; the error file holds the calls that got an error
 answer (`response` with its status and error body, `error: null`) and those that never ran
@@ -14,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
-from gateway.batch.batches import BatchStore
+from gateway.batch.batches import MESSAGES, BatchStore
 from gateway.batch.files import FileStore
 from gateway.batch.outcome import Finisher, Outcome
 from gateway.batch.store import CANCELLED, COMPLETED, EXPIRED, QUEUED, WAITING, CallStore
@@ -52,9 +53,11 @@ class Gatherer:
         counts = (await self.batches.counts([batch.id]))[batch.id]
         if any(counts.get(status) for status in WAITING):
             return
-        output, errors = await self._results(batch.id)
-        output_id = await self._file(batch, "output", output)
-        error_id = await self._file(batch, "errors", errors)
+        output_id = error_id = None
+        if batch.endpoint != MESSAGES:
+            output, errors = await self._results(batch.id)
+            output_id = await self._file(batch, "output", output)
+            error_id = await self._file(batch, "errors", errors)
         final = "cancelled" if batch.status == "cancelling" else "expired" if expired else COMPLETED
         moment = now()
         await self.batches.move(
@@ -68,36 +71,23 @@ class Gatherer:
         )
 
     async def _results(self, batch_id: str) -> tuple[list[bytes], list[bytes]]:
-        query = (
-            select(
-                batch_calls.c.id,
-                batch_calls.c.custom_id,
-                batch_calls.c.status,
-                batch_calls.c.http_status,
-                calls.c.response,
-            )
-            .select_from(batch_calls.outerjoin(calls, calls.c.id == batch_calls.c.id))
-            .where(batch_calls.c.batch_id == batch_id)
-            .order_by(batch_calls.c.id)
-        )
         output: list[bytes] = []
         errors: list[bytes] = []
-        async with self.database.engine.connect() as conn:
-            for row in await conn.execute(query):
-                line: dict[str, Any] = {"id": f"batch_req_{row.id}", "custom_id": row.custom_id}
-                not_run = NOT_RUN.get(row.status)
-                if not_run is not None:
-                    line["response"] = None
-                    line["error"] = {"code": not_run[0], "message": not_run[1]}
-                else:
-                    status = row.http_status or 500
-                    line["response"] = {
-                        "status_code": status,
-                        "request_id": row.id,
-                        "body": row.response,
-                    }
-                    line["error"] = None
-                (output if row.status == COMPLETED else errors).append(orjson.dumps(line))
+        for row in await results(self.database, batch_id):
+            line: dict[str, Any] = {"id": f"batch_req_{row.id}", "custom_id": row.custom_id}
+            not_run = NOT_RUN.get(row.status)
+            if not_run is not None:
+                line["response"] = None
+                line["error"] = {"code": not_run[0], "message": not_run[1]}
+            else:
+                status = row.http_status or 500
+                line["response"] = {
+                    "status_code": status,
+                    "request_id": row.id,
+                    "body": row.response,
+                }
+                line["error"] = None
+            (output if row.status == COMPLETED else errors).append(orjson.dumps(line))
         return output, errors
 
     async def _file(self, batch: Any, kind: str, lines: list[bytes]) -> str | None:
@@ -109,3 +99,21 @@ class Gatherer:
             file_id, batch.workload, "batch_output", f"{batch.id}_{kind}.jsonl", data, batch.id
         )
         return file_id
+
+
+async def results(database: Database, batch_id: str) -> list[Any]:
+    """Every call of a batch with its outcome: id, custom_id, status, http_status, response."""
+    query = (
+        select(
+            batch_calls.c.id,
+            batch_calls.c.custom_id,
+            batch_calls.c.status,
+            batch_calls.c.http_status,
+            calls.c.response,
+        )
+        .select_from(batch_calls.outerjoin(calls, calls.c.id == batch_calls.c.id))
+        .where(batch_calls.c.batch_id == batch_id)
+        .order_by(batch_calls.c.id)
+    )
+    async with database.engine.connect() as conn:
+        return list(await conn.execute(query))

@@ -22,6 +22,7 @@ from gateway.api.request_id import request_id
 from gateway.auth import Identity
 from gateway.batch.batch_api import BatchApi
 from gateway.batch.errors import BatchUnavailable, unavailable_database
+from gateway.batch.message_batches import MessageBatches
 from gateway.batch.queue import Lane, Queue
 from gateway.batch.records import describe, lane_of, new_call
 from gateway.batch.routing import Router
@@ -127,6 +128,10 @@ class BatchLane:
         if self.api is None:
             raise _no_database()
         return self.api
+
+    def message_batches(self) -> MessageBatches:
+        """Anthropic Message Batches; 503 without a database."""
+        return MessageBatches(self.state, self.batch_api())
 
     async def start(self) -> None:
         if self.database is None:

@@ -103,7 +103,7 @@ class Finisher:
             request_body=row.body,
             created_at=as_utc(row.created_at) or row.created_at,
         )
-        shape = shapes.ANTHROPIC if row.shape == "anthropic" else shapes.OPENAI
+        shape = shapes.for_api(row.shape)
         error = outcome.error
         if outcome.kind == "succeeded":
             try:

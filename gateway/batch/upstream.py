@@ -16,7 +16,7 @@ from gateway.dispatch import upstream_call
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.proxy import Reply
 
-Shape = Literal["openai", "anthropic", "responses"]
+Shape = Literal["openai", "anthropic", "responses", "gemini"]
 _LIVE_ONLY = ("stream", "stream_options")
 
 
@@ -63,6 +63,8 @@ def upstream_route(provider: Provider, shape: str, route: str) -> str:
     """The provider API a call is sent to: calls of one lane share a job only if this matches."""
     if provider.kind == "anthropic":
         return "messages"
-    if route == "responses" and not provider.config.serves_responses:
-        return "chat"
-    return "chat" if shape == "anthropic" else route
+    if route == "responses":
+        return "responses" if provider.config.serves_responses else "chat"
+    if shape == "openai":
+        return route
+    return "embeddings" if route in ("gemini_embed", "gemini_batch_embed") else "chat"

@@ -17,7 +17,8 @@ REPLY_PRIMING = 3
 
 
 def prompt_tokens(body: dict[str, Any] | None, model: str) -> int:
-    """Tokens of a chat (`messages`), completions (`prompt`) or embeddings (`input`) body."""
+    """Tokens of a chat (`messages`), completions (`prompt`), embeddings (`input`) or Gemini
+    (`contents`, `requests[].content`) body."""
     if not body:
         return 0
     total = 0
@@ -30,6 +31,8 @@ def prompt_tokens(body: dict[str, Any] | None, model: str) -> int:
     for key in ("system", "instructions"):  # Anthropic Messages, Responses API
         if body.get(key):
             total += sum(tokens.count(text, model) for text in texts(body[key]))
+    if "contents" in body or "requests" in body or "content" in body:
+        total += _gemini_tokens(body, model)
     tools = body.get("tools") or body.get("functions")
     if tools:
         total += tokens.count(orjson.dumps(tools).decode(), model)
@@ -65,3 +68,15 @@ def _text_or_token_ids(value: Any, model: str) -> int:
             return len(value)
         return sum(_text_or_token_ids(item, model) for item in value)
     return 0
+
+
+def _gemini_tokens(body: dict[str, Any], model: str) -> int:
+    """The text parts of a Gemini body's system instruction and contents."""
+    contents = [body.get("systemInstruction"), body.get("content"), *(body.get("contents") or ())]
+    contents += [r.get("content") for r in body.get("requests") or () if isinstance(r, dict)]
+    return sum(
+        tokens.count(text, model)
+        for content in contents
+        if isinstance(content, dict)
+        for text in texts(content.get("parts"))
+    )

@@ -52,6 +52,21 @@ class AnthropicProvider(Provider):
             orjson.dumps(body),
         )
 
+    def build_count_request(
+        self,
+        body: dict[str, Any],
+        model: ModelConfig,
+        *,
+        call_id: str,
+        client_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamRequest:
+        body["model"] = model.upstream_name
+        return UpstreamRequest(
+            self.endpoint("/v1/messages/count_tokens"),
+            self._headers(call_id, client_headers),
+            orjson.dumps(body),
+        )
+
     def build_chat_request(
         self, chat: ChatRequest, model: ModelConfig, *, call_id: str
     ) -> UpstreamRequest:

@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 
     from gateway.providers.batch import BatchPoll
 
-Route = Literal["chat", "completions", "embeddings", "messages", "responses"]
+Route = Literal[
+    "chat",
+    "completions",
+    "embeddings",
+    "messages",
+    "responses",
+    "gemini",  # generateContent, stream or not
+    "gemini_embed",  # embedContent
+    "gemini_batch_embed",  # batchEmbedContents
+]
 
 
 @dataclass(slots=True)
@@ -72,6 +81,18 @@ class Provider:
         client_headers: Mapping[str, str] | None = None,
     ) -> UpstreamRequest:
         """The client's own body, forwarded with the model renamed and the provider's key."""
+        raise NotImplementedError
+
+    def build_count_request(
+        self,
+        body: dict[str, Any],
+        model: ModelConfig,
+        *,
+        call_id: str,
+        client_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamRequest:
+        """The vendor's own token-counting call for a body in its API (Anthropic
+        `count_tokens`, Gemini `countTokens`); kinds without one count with the tokenizer."""
         raise NotImplementedError
 
     def stream_tracker(self, route: Route, meter: Meter, *, strip_usage: bool) -> StreamTracker:

@@ -1,18 +1,22 @@
-"""Gemini `generateContent`: neutral requests built as Gemini calls (translated only).
+"""Gemini: the client's own generateContent, countTokens and embedding calls relayed, and
+neutral requests built as Gemini calls.
 
-The key goes in `x-goog-api-key`; streams use `:streamGenerateContent?alt=sse`.
+The key goes in `x-goog-api-key`; streams use `:streamGenerateContent?alt=sse`. A relayed body
+is the client's with only the gateway's `model` key taken out (the model is in the path).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from gateway.config import ModelConfig
 from gateway.errors import BadRequest
-from gateway.providers.base import Provider, UpstreamRequest
-from gateway.providers.gemini_stream import GeminiParser, parse_generation
+from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.providers.gemini_stream import GeminiParser, GeminiStream, parse_generation
+from gateway.streaming.meter import Meter
 from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
@@ -33,20 +37,67 @@ _CONFIG_FIELDS = {
     "seed": "seed",
 }
 _CALLING_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY", "tool": "ANY"}
+_METHODS = {"gemini_embed": "embedContent", "gemini_batch_embed": "batchEmbedContents"}
 
 
 class GeminiProvider(Provider):
     kind = "gemini"
 
-    def build_chat_request(
-        self, chat: ChatRequest, model: ModelConfig, *, call_id: str
+    def build_request(
+        self,
+        route: Route,
+        body: dict[str, Any],
+        model: ModelConfig,
+        *,
+        stream: bool,
+        call_id: str,
+        client_headers: Mapping[str, str] | None = None,
     ) -> UpstreamRequest:
-        method = "streamGenerateContent?alt=sse" if chat.stream else "generateContent"
+        """generateContent (`gemini`) or an embedding call, as the client sent it."""
+        body.pop("model", None)
+        if route == "gemini_batch_embed":
+            for item in body.get("requests") or ():
+                if isinstance(item, dict):
+                    item["model"] = f"models/{model.upstream_name}"
+        method = _METHODS.get(route)
+        if method is None:
+            method = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        return self._request(model, method, body, call_id)
+
+    def build_count_request(
+        self,
+        body: dict[str, Any],
+        model: ModelConfig,
+        *,
+        call_id: str,
+        client_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamRequest:
+        body.pop("model", None)
+        return self._request(model, "countTokens", body, call_id)
+
+    def stream_tracker(self, route: Route, meter: Meter, *, strip_usage: bool) -> GeminiStream:
+        return GeminiStream(self.stream_parser(), meter)
+
+    def read_response(self, route: Route, body: dict[str, Any], meter: Meter) -> None:
+        if route == "gemini":
+            super().read_response(route, body, meter)
+        else:  # embeddings report no usage: the prompt is counted from the request
+            meter.done = True
+
+    def _request(
+        self, model: ModelConfig, method: str, body: dict[str, Any], call_id: str
+    ) -> UpstreamRequest:
         url = self.endpoint(f"/v1beta/models/{model.upstream_name}:{method}")
         headers = self.base_headers(call_id)
         if self._secret:
             headers["x-goog-api-key"] = self._secret
-        return UpstreamRequest(url, headers, orjson.dumps(generate_body(chat)))
+        return UpstreamRequest(url, headers, orjson.dumps(body))
+
+    def build_chat_request(
+        self, chat: ChatRequest, model: ModelConfig, *, call_id: str
+    ) -> UpstreamRequest:
+        method = "streamGenerateContent?alt=sse" if chat.stream else "generateContent"
+        return self._request(model, method, generate_body(chat), call_id)
 
     def stream_parser(self) -> GeminiParser:
         return GeminiParser(self)

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from gateway.providers.errors import stream_error
+from gateway.providers.metering import record
 from gateway.streaming.sse import SSEEvent
 from gateway.translate.reasons import from_gemini
 from gateway.translate.types import (
@@ -107,6 +108,24 @@ class GeminiParser:
 
     def close(self) -> Sequence[StreamEvent]:
         return [StreamEnd()] if self._finished else _NOTHING
+
+
+class GeminiStream:
+    """Follows a same-protocol (relayed) Gemini stream for the meter. The stream has no end
+    marker: a candidate's finish reason is the end signal, EOF follows it."""
+
+    __slots__ = ("parser", "meter")
+
+    def __init__(self, parser: GeminiParser, meter: Any) -> None:
+        self.parser = parser
+        self.meter = meter
+
+    def observe(self, event: SSEEvent) -> bool:
+        for item in self.parser.feed(event):
+            record(self.meter, item)
+            if isinstance(item, Finish):
+                self.meter.done = True
+        return True
 
 
 def parse_generation(body: dict[str, Any]) -> ChatResponse:

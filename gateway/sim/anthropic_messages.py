@@ -13,10 +13,10 @@ from gateway.sim.errors import INJECTED, error_payload
 from gateway.sim.exchange import Exchange
 from gateway.sim.generation import BadRequest
 from gateway.sim.openai_common import bearer_key
-from gateway.sim.prompts import anthropic_prompt
+from gateway.sim.prompts import answers_tool, anthropic_prompt
 from gateway.sim.state import SimState
+from gateway.sim.structured import anthropic_schema, pieces
 from gateway.sim.tools import ToolSpec, choose_tool
-from gateway.sim.words import text_of, token_json
 
 STOP_REASON = {"stop": "end_turn", "length": "max_tokens", "tool": "tool_use"}
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'
@@ -68,13 +68,19 @@ class MessagesDialect:
             raise BadRequest("messages: Field required")
         text, words = anthropic_prompt(body.get("system"), messages)
         plan = plan_for(state.base_plan, text)
-        named, forced = tool_choice(body.get("tool_choice"))
-        tool = choose_tool(tool_specs(body.get("tools")), named, forced, plan.tool_calls)
+        tool = None
+        if not answers_tool(messages):
+            named, forced = tool_choice(body.get("tool_choice"))
+            tool = choose_tool(tool_specs(body.get("tools")), named, forced, plan.tool_calls)
+        schema = anthropic_schema(body)
+        structured = pieces(schema, state.options.seed) if schema is not None else ()
         model = body.get("model")
         model = model if isinstance(model, str) and model else "sim-claude"
         stream = body.get("stream") is True
         max_tokens = body.get("max_tokens")
-        return build_call(state, call_id, model, stream, words, plan, max_tokens, tool, "toolu")
+        return build_call(
+            state, call_id, model, stream, words, plan, max_tokens, tool, "toolu", structured
+        )
 
     def answer(self, state: SimState, call: Call) -> MessageAnswer:
         return MessageAnswer(call)
@@ -96,6 +102,7 @@ class MessageAnswer:
     def steps(self) -> Iterator[bytes]:
         if not self.call.tools:
             start = self._block_start(0, {"type": "text", "text": ""})
+            token_json = self.call.token_json
             for i in range(self.call.tokens):
                 delta = TEXT_DELTA + token_json(i) + b"}}\n\n"
                 yield start + delta if i == 0 else delta
@@ -135,7 +142,7 @@ class MessageAnswer:
                 for t in call.tools
             ]
         else:
-            content = [{"type": "text", "text": text_of(call.tokens)}]
+            content = [{"type": "text", "text": call.text()}]
         return orjson.dumps(self._message(content, STOP_REASON[call.finish], self.units))
 
     def _message(self, content: list[Any], stop_reason: str | None, output: int) -> dict[str, Any]:

@@ -7,10 +7,12 @@ from dataclasses import replace
 
 from gateway.sim import admin, batch_routes
 from gateway.sim.anthropic_messages import MessagesDialect
+from gateway.sim.counting import AnthropicCountDialect, GeminiCountDialect
 from gateway.sim.embeddings import EmbeddingsDialect
 from gateway.sim.errors import SimError, error_response
 from gateway.sim.exchange import Exchange, Receive, Scope, Send
 from gateway.sim.gemini import GeminiDialect
+from gateway.sim.gemini_embed import GeminiEmbedDialect
 from gateway.sim.generation import Dialect, serve
 from gateway.sim.openai_chat import ChatDialect
 from gateway.sim.openai_completions import CompletionsDialect
@@ -22,7 +24,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Handler = Callable[[SimState, Exchange], Awaitable[None]]
 
 GEMINI_PREFIXES = ("/v1beta/models/", "/v1/models/")
-GEMINI_METHODS = ("generateContent", "streamGenerateContent")
+GEMINI_METHODS: dict[str, Dialect] = {
+    "generateContent": GeminiDialect(),
+    "streamGenerateContent": GeminiDialect(),
+    "countTokens": GeminiCountDialect(),
+    "embedContent": GeminiEmbedDialect(),
+    "batchEmbedContents": GeminiEmbedDialect(),
+}
 NOT_FOUND = SimError(404, "invalid_request_error", "not_found", "not_found_error", "NOT_FOUND", "")
 
 
@@ -49,13 +57,14 @@ class SimApp:
             ("POST", "/v1/embeddings"): _generating(EmbeddingsDialect()),
             ("POST", "/v1/responses"): _generating(ResponsesDialect()),
             ("POST", "/v1/messages"): _generating(MessagesDialect()),
+            ("POST", "/v1/messages/count_tokens"): _generating(AnthropicCountDialect()),
             ("GET", "/v1/models"): list_models,
             ("GET", "/_sim/stats"): admin.stats,
             ("GET", "/_sim/batches"): admin.batches,
             ("POST", "/_sim/reset"): admin.reset,
             ("GET", "/healthz"): admin.healthz,
         }
-        self.gemini = _generating(GeminiDialect())
+        self.gemini = {method: _generating(d) for method, d in GEMINI_METHODS.items()}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -69,8 +78,7 @@ class SimApp:
         path = scope["path"]
         handler = self.routes.get((scope["method"], path)) or batch_routes.find(scope)
         if handler is None and scope["method"] == "POST" and path.startswith(GEMINI_PREFIXES):
-            if path.rpartition(":")[2] in GEMINI_METHODS:
-                handler = self.gemini
+            handler = self.gemini.get(path.rpartition(":")[2])
         if handler is None:
             missing = replace(NOT_FOUND, message=f"No route for {scope['method']} {path}")
             status, body, headers = error_response(_api_of(path), missing)

@@ -6,13 +6,12 @@ import base64
 import hashlib
 import math
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
 from gateway.sim import openai_common as oc
-from gateway.sim.call import Call, build_call
+from gateway.sim.call import Call, JsonAnswer, build_call
 from gateway.sim.directive import Plan, plan_for
 from gateway.sim.exchange import Exchange
 from gateway.sim.generation import BadRequest
@@ -72,44 +71,24 @@ class EmbeddingsDialect:
         call.payload = (inputs, dimensions, body.get("encoding_format") == "base64")
         return call
 
-    def answer(self, state: SimState, call: Call) -> EmbeddingsAnswer:
-        return EmbeddingsAnswer(call)
+    def answer(self, state: SimState, call: Call) -> JsonAnswer:
+        return JsonAnswer(embeddings_body(call))
 
 
-class EmbeddingsAnswer:
-    """An embeddings list; never streamed."""
-
-    units = 0
-    ping = None
-
-    def __init__(self, call: Call) -> None:
-        self.call = call
-
-    def opening(self) -> list[bytes]:
-        return []
-
-    def steps(self) -> Iterator[bytes]:
-        return iter(())
-
-    def closing(self, sent: int) -> list[bytes]:
-        return []
-
-    def error_event(self) -> bytes:
-        return b""
-
-    def whole(self) -> bytes:
-        inputs, dimensions, as_base64 = self.call.payload
-        data = []
-        for index, item in enumerate(inputs):
-            vector = embed(item, dimensions)
-            encoded = to_base64(vector) if as_base64 else vector
-            data.append({"object": "embedding", "index": index, "embedding": encoded})
-        tokens = self.call.prompt_tokens
-        return orjson.dumps(
-            {
-                "object": "list",
-                "data": data,
-                "model": self.call.model,
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-            }
-        )
+def embeddings_body(call: Call) -> bytes:
+    """An OpenAI embeddings list for the call's inputs."""
+    inputs, dimensions, as_base64 = call.payload
+    data = []
+    for index, item in enumerate(inputs):
+        vector = embed(item, dimensions)
+        encoded = to_base64(vector) if as_base64 else vector
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    tokens = call.prompt_tokens
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "model": call.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )

@@ -13,10 +13,10 @@ from gateway.sim.directive import plan_for
 from gateway.sim.errors import INJECTED, error_payload
 from gateway.sim.exchange import Exchange
 from gateway.sim.generation import BadRequest
-from gateway.sim.prompts import gemini_prompt
+from gateway.sim.prompts import answers_tool, gemini_prompt
 from gateway.sim.state import SimState
+from gateway.sim.structured import gemini_schema, pieces
 from gateway.sim.tools import ToolSpec, choose_tool
-from gateway.sim.words import text_of, token
 
 FINISH_REASON = {"stop": "STOP", "length": "MAX_TOKENS", "tool": "STOP"}
 ERROR_EVENT = b"data: " + orjson.dumps(error_payload("gemini", INJECTED["mid_stream"])) + b"\n\n"
@@ -37,7 +37,11 @@ def tool_specs(tools: Any) -> list[ToolSpec]:
         declarations = tool.get("functionDeclarations") or tool.get("function_declarations") or []
         for decl in declarations:
             if isinstance(decl, dict) and isinstance(decl.get("name"), str):
-                parameters = decl.get("parameters") or decl.get("parametersJsonSchema")
+                parameters = (
+                    decl.get("parameters")
+                    or decl.get("parametersJsonSchema")
+                    or decl.get("parameters_json_schema")
+                )
                 specs.append(ToolSpec(decl["name"], parameters))
     return specs
 
@@ -70,13 +74,19 @@ class GeminiDialect:
         system = body.get("systemInstruction") or body.get("system_instruction")
         text, words = gemini_prompt(system, contents)
         plan = plan_for(state.base_plan, text)
-        named, forced = tool_choice(body.get("toolConfig"))
-        tool = choose_tool(tool_specs(body.get("tools")), named, forced, plan.tool_calls)
+        tool = None
+        if not answers_tool(contents):
+            named, forced = tool_choice(body.get("toolConfig"))
+            tool = choose_tool(tool_specs(body.get("tools")), named, forced, plan.tool_calls)
         model, method = model_and_method(ex.scope["path"])
         config = body.get("generationConfig")
         max_tokens = config.get("maxOutputTokens") if isinstance(config, dict) else None
+        schema = gemini_schema(config)
+        structured = pieces(schema, state.options.seed) if schema is not None else ()
         stream = method == "streamGenerateContent"
-        return build_call(state, call_id, model, stream, words, plan, max_tokens, tool)
+        return build_call(
+            state, call_id, model, stream, words, plan, max_tokens, tool, pieces=structured
+        )
 
     def answer(self, state: SimState, call: Call) -> GeminiAnswer:
         return GeminiAnswer(call)
@@ -113,14 +123,14 @@ class GeminiAnswer:
         if self.call.tools:
             parts = [self._part(i) for i in range(self.units)]
         else:
-            parts = [{"text": text_of(self.call.tokens)}]
+            parts = [{"text": self.call.text()}]
         return orjson.dumps(self._response(parts, self.units, True))
 
     def _part(self, index: int) -> dict[str, Any]:
         if self.call.tools:
             tool = self.call.tools[index]
             return {"functionCall": {"name": tool.name, "args": tool.args}}
-        return {"text": token(index)}
+        return {"text": self.call.token_text(index)}
 
     def _response(self, parts: list[Any], generated: int, final: bool) -> dict[str, Any]:
         candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}

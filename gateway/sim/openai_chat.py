@@ -12,10 +12,10 @@ from gateway.sim.call import Call, build_call
 from gateway.sim.directive import plan_for
 from gateway.sim.exchange import Exchange
 from gateway.sim.generation import BadRequest
-from gateway.sim.prompts import chat_prompt
+from gateway.sim.prompts import answers_tool, chat_prompt
 from gateway.sim.state import SimState
+from gateway.sim.structured import openai_schema, pieces
 from gateway.sim.tools import choose_tool
-from gateway.sim.words import text_of, token_json
 
 CHUNK_HEAD = (
     b'data: {"id":"%s","object":"chat.completion.chunk","created":%d,"model":%s,'
@@ -36,12 +36,18 @@ class ChatDialect:
             raise BadRequest("'messages' must be a list")
         text, words = chat_prompt(messages)
         plan = plan_for(state.base_plan, text)
-        named, forced = oc.tool_choice(body.get("tool_choice"))
-        tool = choose_tool(oc.tool_specs(body.get("tools")), named, forced, plan.tool_calls)
+        tool = None
+        if not answers_tool(messages):
+            named, forced = oc.tool_choice(body.get("tool_choice"))
+            tool = choose_tool(oc.tool_specs(body.get("tools")), named, forced, plan.tool_calls)
+        schema = openai_schema(body.get("response_format"))
+        structured = pieces(schema, state.options.seed) if schema is not None else ()
         stream = body.get("stream") is True
         model = oc.model_of(body)
         max_tokens = oc.max_tokens_of(body)
-        call = build_call(state, call_id, model, stream, words, plan, max_tokens, tool)
+        call = build_call(
+            state, call_id, model, stream, words, plan, max_tokens, tool, pieces=structured
+        )
         call.include_usage = oc.wants_usage(state, body, plan)
         return call
 
@@ -67,6 +73,7 @@ class ChatAnswer:
         head = self._head
         if not self.call.tools:
             role = self._role()
+            token_json = self.call.token_json
             for i in range(self.call.tokens):
                 chunk = head + b'{"content":' + token_json(i) + b"}" + CHUNK_END
                 yield role + chunk if i == 0 else chunk
@@ -97,7 +104,7 @@ class ChatAnswer:
 
     def whole(self) -> bytes:
         call = self.call
-        message: dict[str, Any] = {"role": "assistant", "content": text_of(call.tokens)}
+        message: dict[str, Any] = {"role": "assistant", "content": call.text()}
         if call.tools:
             message["content"] = None
             message["tool_calls"] = [

@@ -21,7 +21,7 @@ from gateway.sim.errors import INJECTED
 from gateway.sim.exchange import Exchange
 from gateway.sim.generation import BadRequest
 from gateway.sim.prompts import count_words
-from gateway.sim.schema_json import value_for
+from gateway.sim.schema_json import instance
 from gateway.sim.state import SimState
 from gateway.sim.tools import choose_tool
 from gateway.sim.words import text_of, token
@@ -82,7 +82,7 @@ class ResponsesDialect:
         schema = json_format(body)
         pieces: list[str] = []
         if schema is not None and tool is None:
-            encoded = orjson.dumps(value_for(schema)).decode()
+            encoded = orjson.dumps(instance(schema)).decode()
             pieces = [encoded[i : i + JSON_PIECE] for i in range(0, len(encoded), JSON_PIECE)]
             plan = replace(plan, tokens=len(pieces))
         stream = body.get("stream") is True

@@ -63,3 +63,21 @@ def gemini_prompt(system_instruction: Any, contents: Any) -> tuple[str, int]:
             if isinstance(content, dict):
                 words += count_words(content.get("parts"))
     return last_text(contents, "parts", ("user", None)), words
+
+
+def answers_tool(messages: Any) -> bool:
+    """Whether the last message gives back a tool's result (OpenAI `tool` or `function`
+    message, Anthropic `tool_result` block, Gemini `functionResponse` part): the turn after
+    it is answered in text, which ends a tool loop."""
+    if not isinstance(messages, list) or not messages or not isinstance(messages[-1], dict):
+        return False
+    last = messages[-1]
+    if last.get("role") in ("tool", "function"):
+        return True
+    blocks = last.get("content") if "content" in last else last.get("parts")
+    if not isinstance(blocks, list):
+        return False
+    return any(
+        isinstance(b, dict) and (b.get("type") == "tool_result" or "functionResponse" in b)
+        for b in blocks
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-SAMPLE_VALUES = ("San Francisco", "Paris", "Tokyo", "Berlin", "Lima", "Nairobi", "Oslo")
+from gateway.sim.schema_json import instance
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class ToolCall:
 
     id: str
     name: str
-    args: dict[str, str]
+    args: dict[str, Any]
     arguments: str
     fragments: tuple[str, ...]
 
@@ -45,19 +45,12 @@ def choose_tool(
     return specs[0], count
 
 
-def arguments_for(parameters: Any, call_index: int) -> dict[str, str]:
-    """A string value for each property of `parameters`, deterministic per call index."""
-    properties = parameters.get("properties") if isinstance(parameters, dict) else None
-    if not isinstance(properties, dict):
+def arguments_for(parameters: Any, call_index: int) -> dict[str, Any]:
+    """Arguments valid under the `parameters` schema, deterministic per call index."""
+    if not isinstance(parameters, dict):
         return {}
-    args: dict[str, str] = {}
-    for position, (key, schema) in enumerate(properties.items()):
-        enum = schema.get("enum") if isinstance(schema, dict) else None
-        if enum:
-            args[key] = str(enum[call_index % len(enum)])
-        else:
-            args[key] = SAMPLE_VALUES[(position + call_index) % len(SAMPLE_VALUES)]
-    return args
+    args = instance(parameters, call_index)
+    return args if isinstance(args, dict) else {}
 
 
 def split_text(text: str, rng: random.Random) -> tuple[str, ...]:

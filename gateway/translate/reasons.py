@@ -42,6 +42,14 @@ FROM_GEMINI: dict[str, FinishReason] = {
 }
 
 
+TO_GEMINI: dict[FinishReason, str] = {
+    "stop": "STOP",
+    "length": "MAX_TOKENS",
+    "tool_calls": "STOP",  # Gemini ends a turn that called functions with STOP
+    "content_filter": "SAFETY",
+}
+
+
 def from_openai(reason: str) -> FinishReason:
     return FROM_OPENAI.get(reason, "stop")
 
@@ -59,3 +67,7 @@ def from_gemini(reason: str, called_tools: bool) -> FinishReason:
 
 def to_anthropic(reason: FinishReason | None) -> str:
     return TO_ANTHROPIC.get(reason, "end_turn") if reason else "end_turn"
+
+
+def to_gemini(reason: FinishReason | None) -> str:
+    return TO_GEMINI.get(reason, "STOP") if reason else "STOP"

@@ -11,7 +11,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from gateway.sim.schema_json import value_for
+from gateway.sim.schema_json import instance
 from gateway.sim.words import text_of
 
 from .conftest import RunningSim
@@ -126,7 +126,7 @@ def test_schema_values_follow_refs_and_bounds() -> None:
         },
         "$defs": {"Item": {"type": "object", "properties": {"kind": {"const": "x"}}}},
     }
-    value = value_for(schema)
+    value = instance(schema)
     assert value["item"] == {"kind": "x"} and value["maybe"] == 3
     assert len(value["tags"]) == 2 and all(len(tag) >= 9 for tag in value["tags"])
 
