@@ -136,6 +136,7 @@ class Settings(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     redis_url: str | None = None
+    journal_dir: str | None = None  # the call journal; default: next to the ledger spool
     admin_key: SecretStr | None = None
     # The batch lane (gateway/batch): worker, leases, polling, files and callbacks.
     batch_worker: bool = True  # `gateway serve` runs the batch worker in-process

@@ -32,7 +32,8 @@ class GatewayState:
         self.ledger: LedgerSink = ledger or NullLedger()
         self.ready = False
         self.shutting_down = False
-        self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call)
+        journal = getattr(self.ledger, "journal", None)  # the Ledger's; none without one
+        self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call, journal=journal)
         self.batch = BatchLane(self, getattr(self.ledger, "database", None))
 
     def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:

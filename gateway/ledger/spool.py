@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - Windows: a single gateway process per 
 log = logging.getLogger("gateway.ledger")
 
 Rows = list[dict[str, Any]]
-WriteRows = Callable[[Rows], Awaitable[None]]
+WriteRows = Callable[[Rows], Awaitable[object]]
 _TIMESTAMPS = ("created_at", "finished_at")
 
 
@@ -35,7 +35,11 @@ def encode_row(row: dict[str, Any]) -> bytes:
 
 
 def decode_row(line: bytes | str) -> dict[str, Any]:
-    row = orjson.loads(line)
+    return revive_row(orjson.loads(line))
+
+
+def revive_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row read back from JSON: its timestamps are datetimes again."""
     for key in _TIMESTAMPS:
         if isinstance(row.get(key), str):
             row[key] = datetime.fromisoformat(row[key])

@@ -28,6 +28,12 @@ from tests.ledger.test_writer import stored_ids
 GAUGE = "gateway_ledger_dead_letter_rows"
 
 
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run where the spool (and so the dead letters) of a Postgres ledger land by default."""
+    monkeypatch.chdir(tmp_path)
+
+
 def spend_metric(workload: str) -> float | None:
     return REGISTRY.get_sample_value(
         "gateway_cost_usd_total", {"workload": workload, "model": "gpt-4o-mini"}
@@ -40,10 +46,10 @@ def write_config(tmp_path: Path, url: str) -> Path:
     return path
 
 
-async def record_all(config: Settings, tmp_path: Path, made: list[Call]) -> list[str]:
-    """Write `made` through a writer whose spool lives where the CLI looks (in `tmp_path`)."""
+async def record_all(config: Settings, made: list[Call]) -> list[str]:
+    """Write `made` through a writer whose spool is where the CLI looks for it."""
     database = Database(config)
-    writer = LedgerWriter(database, FileSpool(spool_path(config, tmp_path)), interval=60)
+    writer = LedgerWriter(database, FileSpool(spool_path(config)), interval=60)
     await writer.start()
     for call in made:
         writer.record(call)
@@ -65,13 +71,12 @@ def test_a_rejected_row_is_a_dead_letter_until_the_database_takes_it(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     config = settings(pg_url)
     bad_workload = "w" * 200  # longer than the column allows
     good = [make_call(config) for _ in range(3)]
     bad = make_call(config, workload=bad_workload)
     with caplog.at_level(logging.WARNING, logger="gateway.ledger"):
-        stored = asyncio.run(record_all(config, tmp_path, [good[0], bad, *good[1:]]))
+        stored = asyncio.run(record_all(config, [good[0], bad, *good[1:]]))
     assert sorted(stored) == sorted(c.id for c in good)
     assert spend_metric(bad_workload) is None  # a row that did not land is not spend
     assert REGISTRY.get_sample_value(GAUGE) == 1
@@ -108,7 +113,6 @@ def test_a_call_that_cannot_be_costed_is_kept_and_replays_once_costing_works(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     config = settings(sqlite_url)
     good = [make_call(config) for _ in range(3)]
     bad = make_call(config)
@@ -120,7 +124,7 @@ def test_a_call_that_cannot_be_costed_is_kept_and_replays_once_costing_works(
         return real_row_for(call, billing)
 
     monkeypatch.setattr(costing, "row_for", broken_row_for)
-    stored = asyncio.run(record_all(config, tmp_path, [good[0], bad, *good[1:]]))
+    stored = asyncio.run(record_all(config, [good[0], bad, *good[1:]]))
     assert sorted(stored) == sorted(c.id for c in good)  # the rest of the batch landed
     assert REGISTRY.get_sample_value(GAUGE) == 1
 
@@ -145,7 +149,7 @@ def test_a_metering_exception_loses_no_call(
         return real(call)
 
     monkeypatch.setattr(costing, "needs_tokenizer", broken)
-    stored = asyncio.run(record_all(config, tmp_path, made))
+    stored = asyncio.run(record_all(config, made))
     assert sorted(stored) == sorted(c.id for c in made)
 
 
@@ -162,7 +166,7 @@ def test_a_call_the_tokenizer_cannot_count_lands_with_the_error_noted(
         raise MemoryError("the tokenizer failed")
 
     monkeypatch.setattr(tokens, "count", broken)
-    stored = asyncio.run(record_all(config, tmp_path, [call]))
+    stored = asyncio.run(record_all(config, [call]))
     assert stored == [call.id]
 
     async def read() -> tuple[str, str, str]:
