@@ -110,15 +110,22 @@ class LedgerWriter:
         stalled (twice `max_queue` waiting) does a call go to the spool file directly.
         """
         if self._closing or len(self._queue) >= 2 * self.max_queue:
-            rows, letters = self._rows([call])
-            self.file_spool.push_now(rows)
-            self._accepted(rows)
-            self._bury_now(letters)
+            self._spool_now(call)
         else:
             self._queue.append(call)
             if len(self._queue) >= self.batch_size:
                 self._wake.set()
         LEDGER_PENDING.set(self.pending)
+
+    def _spool_now(self, call: Call) -> None:
+        rows, letters = self._rows([call])
+        try:
+            self.file_spool.push_now(rows)
+            self._accepted(rows)
+            self._keep_now(letters)
+        except Exception as exc:  # never fail the call itself; the journal still has it
+            log.error("ledger: could not spool call %s (%s); it stays in the call journal",
+                      call.id, exc)
 
     @property
     def pending(self) -> int:
@@ -263,24 +270,22 @@ class LedgerWriter:
 
     async def _bury(self, letters: list[Letter]) -> None:
         """Keep dead letters (appended and fsynced off the event loop)."""
-        if letters:
-            await self._keep(asyncio.to_thread(self.dead_letters.push_now, letters), letters)
-
-    def _bury_now(self, letters: list[Letter]) -> None:
-        if letters:
-            self.dead_letters.push_now(letters)
-            self._buried(letters)
-
-    async def _keep(self, pushing: Any, letters: list[Letter]) -> None:
+        if not letters:
+            return
         try:
-            await pushing
-        except OSError as exc:
+            await asyncio.to_thread(self.dead_letters.push_now, letters)
+        except Exception as exc:
             log.error(
                 "ledger: could not keep %d dead letters (%s); their calls stay in the call "
                 "journal", len(letters), exc,
             )
             return
         self._buried(letters)
+
+    def _keep_now(self, letters: list[Letter]) -> None:
+        if letters:
+            self.dead_letters.push_now(letters)
+            self._buried(letters)
 
     def _buried(self, letters: list[Letter]) -> None:
         for letter in letters:  # the id and the reason only: rows hold prompts' owners, keys
