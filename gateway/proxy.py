@@ -190,7 +190,6 @@ class Proxy:
                 else:
                     response.close()
 
-
     def _ended(self, call: Call) -> None:
         """The stream's end (or error event) is about to be relayed: journal the outcome."""
         if call.meter.error is not None:
