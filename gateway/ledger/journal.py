@@ -54,7 +54,7 @@ _LINE = orjson.OPT_APPEND_NEWLINE
 class _Segment:
     """One journal file, open and locked by this process."""
 
-    __slots__ = ("path", "fd", "size", "opened", "pending", "dirty")
+    __slots__ = ("path", "fd", "size", "opened", "pending", "dirty", "failing")
 
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
@@ -63,14 +63,15 @@ class _Segment:
         self.opened = time.monotonic()
         self.pending = 0  # calls begun here and not yet committed
         self.dirty = False
+        self.failing = False  # logged once, not at every call
 
     def append(self, data: bytes) -> None:
         try:
             os.write(self.fd, data)
         except OSError as exc:  # a full disk must not fail the call itself
-            log.error(
-                "call journal %s: write failed (%s); the call is not journaled", self.path, exc
-            )
+            if not self.failing:
+                self.failing = True
+                log.error("call journal %s: write failed (%s); calls unjournaled", self.path, exc)
             return
         self.size += len(data)
         self.dirty = True
