@@ -179,6 +179,7 @@ class Settings(_Strict):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     database_url: str = "sqlite+aiosqlite:///./gateway.db"
     redis_url: str | None = None
+    journal_dir: str | None = None  # the call journal; default: next to the ledger spool
     admin_key: SecretStr | None = None
     # Who may reach the gateway: /metrics' bearer token, and the Host names and browser
     # origins accepted in open mode besides loopback ones (README "Security").

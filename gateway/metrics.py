@@ -68,6 +68,12 @@ LEDGER_PENDING = Gauge(
     "gateway_ledger_pending", "Ledger records not yet written to the database.",
     registry=REGISTRY, multiprocess_mode="livesum",
 )
+# One dead-letter file per database, shared by the processes writing it: each reports its size.
+LEDGER_DEAD_LETTERS = Gauge(
+    "gateway_ledger_dead_letter_rows", "Ledger rows the database refused, kept in the "
+    "dead-letter file for `gateway ledger replay-dead-letters`.",
+    registry=REGISTRY, multiprocess_mode="livemax",
+)
 
 
 def merged_registry() -> CollectorRegistry:

@@ -1,4 +1,8 @@
-"""Run one proxied call end to end: upstream request, relay, abort, and its record."""
+"""Run one proxied call end to end: upstream request, relay, abort, and its record.
+
+The call journal hears of the call when it starts and of its outcome before the last byte
+reaches the client (the ledger writer records it a moment later; the journal covers a crash
+in between)."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from gateway.api.shapes import ErrorShape
 from gateway.calls import Call
 from gateway.config import Settings
 from gateway.errors import GatewayError, ShuttingDown
+from gateway.ledger.journal import Journal, NullJournal
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.errors import error_from_response, upstream_failures
 from gateway.streaming.disconnect import ClientGone, DisconnectWatch
@@ -36,11 +41,16 @@ class Proxy:
     """Sends a call upstream and relays the answer, racing it against the client leaving."""
 
     def __init__(
-        self, pool: UpstreamPool, settings: Settings, on_finish: Callable[[Call], None]
+        self,
+        pool: UpstreamPool,
+        settings: Settings,
+        on_finish: Callable[[Call], None],
+        journal: Journal | NullJournal | None = None,
     ) -> None:
         self.pool = pool
         self.abort_on_disconnect = settings.abort_on_disconnect
         self.on_finish = on_finish
+        self.journal = journal or NullJournal()
         self._drain_workloads = {w.name for w in settings.workloads if w.on_cancel == "drain"}
         self._drain_max = settings.drain_max_concurrent
         self._drain_timeout = settings.drain_timeout
@@ -61,6 +71,7 @@ class Proxy:
             receive, enabled=self.abort_on_disconnect, on_gone=call.meter.mark_client_gone
         )
         drained = False
+        self.journal.begin(call)
 
         def drain() -> float | None:
             nonlocal drained
@@ -89,12 +100,14 @@ class Proxy:
             if task is not None:
                 task.uncancel()
             call.cancel(call.cancel_reason or "shutdown", None)  # "explicit": a cancel asked
+            self.journal.end(call)
             await _end_for_shutdown(send, call, shape)
         finally:
             provider.in_flight -= 1
             watch.stop()
             if drained:
                 self.draining -= 1
+            self.journal.end(call)  # cancelled or cut short: the outcome it finished with
             self.on_finish(call)
 
     async def _unary(
@@ -113,8 +126,10 @@ class Proxy:
             payload = reply.whole(payload, call.meter)
         except GatewayError as err:
             call.fail(err.status, err.message)
+            self.journal.end(call)
             await send_error(send, err, shape)
             return
+        self.journal.end(call)
         await send_response(send, 200, payload, JSON)
 
     async def _fetch(
@@ -146,18 +161,21 @@ class Proxy:
                         )
             except GatewayError as err:
                 call.fail(err.status, err.message)
+                self.journal.end(call)
                 await send_error(send, err, shape)
                 return
             await start_stream(send)
             call.streaming_started = True
             converter = reply.stream(call.meter)
-            error = await relay_events(send, response, converter, call.meter, provider)
+            error = await relay_events(
+                send, response, converter, call.meter, provider, lambda: self._ended(call)
+            )
+            reported = error or call.meter.error
+            if reported is not None:
+                call.fail(reported.status, reported.message)
+            self.journal.end(call)
             if error is not None:
                 await send_chunk(send, shape.stream_event(error))
-            if call.meter.error is not None or error is not None:
-                reported = error or call.meter.error
-                assert reported is not None
-                call.fail(reported.status, reported.message)
             await send_chunk(send, b"", more=False)
         finally:
             if response is not None:
@@ -165,6 +183,12 @@ class Proxy:
                     response.release()
                 else:
                     response.close()
+
+    def _ended(self, call: Call) -> None:
+        """The stream's end (or error event) is about to be relayed: journal the outcome."""
+        if call.meter.error is not None:
+            call.fail(call.meter.error.status, call.meter.error.message)
+        self.journal.end(call)
 
 
 async def _end_for_shutdown(send: Send, call: Call, shape: ErrorShape) -> None:

@@ -34,7 +34,8 @@ class GatewayState:
         self.ledger: LedgerSink = ledger or NullLedger()
         self.ready = False
         self.shutting_down = False
-        self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call)
+        journal = getattr(self.ledger, "journal", None)  # the Ledger's; none without one
+        self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call, journal=journal)
         database = getattr(self.ledger, "database", None)
         self.batch = BatchLane(self, database)
         self.responses = ResponsesService(self, database)

@@ -1,4 +1,5 @@
-"""The ledger's command-line commands: `gateway migrate`, `gateway keys ...`, `gateway spend`."""
+"""The ledger's command-line commands: `gateway migrate`, `gateway keys ...`, `gateway spend`,
+`gateway ledger ...`."""
 
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ def run(command: Callable[[argparse.Namespace], Coroutine[Any, Any, Any]]) -> Ca
 
 
 def register(commands: Any) -> None:
-    """Add `migrate`, `keys` and `spend` to the `gateway` subcommands."""
-    from gateway.commands import keys, migrate, spend
+    """Add `migrate`, `keys`, `spend` and `ledger` to the `gateway` subcommands."""
+    from gateway.commands import keys, ledger, migrate, spend
 
     migrate.add_parser(commands)
     keys.add_parser(commands)
     spend.add_parser(commands)
+    ledger.add_parser(commands)

@@ -1,4 +1,5 @@
-"""The ledger as the running gateway uses it: database, writer, spools, keys and queries."""
+"""The ledger as the running gateway uses it: database, writer, spools, call journal, keys and
+queries."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from gateway.auth import Authenticator
 from gateway.calls import Call
 from gateway.config import Settings
 from gateway.ledger.database import Database, sqlite_path
+from gateway.ledger.journal import Journal
 from gateway.ledger.keyring import KeySync
 from gateway.ledger.keys import KeyStore
 from gateway.ledger.queries import LedgerQueries
@@ -41,6 +43,18 @@ def spool_path(settings: Settings, spool_dir: str | Path | None = None) -> Path:
     return Path(spool_dir or ".") / name
 
 
+def journal_dir(settings: Settings, spool_dir: str | Path | None = None) -> Path:
+    """`journal_dir`, else `gateway-journal-<database tag>` beside the SQLite database, or for
+    Postgres in the working directory (or `spool_dir`)."""
+    if settings.journal_dir:
+        return Path(settings.journal_dir)
+    name = f"gateway-journal-{database_tag(settings.database_url)}"
+    database = sqlite_path(settings.database_url)
+    if database is not None and spool_dir is None:
+        return database.with_name(name)
+    return Path(spool_dir or ".") / name
+
+
 class Ledger:
     """A `LedgerSink`; also answers the admin API (keys, records, spend)."""
 
@@ -63,10 +77,13 @@ class Ledger:
                 settings.redis_url, redis_prefix, database_tag(settings.database_url)
             )
         billing = {p.name: p.billing_after_cancel for p in settings.providers}
+        tag = database_tag(settings.database_url)
+        self.journal = Journal(journal_dir(settings, spool_dir), tag)
         self.writer = LedgerWriter(
             self.database,
             FileSpool(spool_path(settings, spool_dir)),
             self.redis_spool,
+            journal=self.journal,
             billing=billing,
             **writer_options,
         )
@@ -84,7 +101,14 @@ class Ledger:
             await self._key_sync.refresh()
 
     async def start(self) -> None:
-        """Migrate and load keys; a database that is down delays records, not the start."""
+        """Open the journal and spool what dead processes left in theirs; migrate and load keys
+        (a database that is down delays records, not the start)."""
+        try:
+            self.journal.open()
+        except OSError as exc:
+            log.error("call journal %s cannot be opened (%s): calls are not journaled, so a "
+                      "crash of this process can lose the last ones", self.journal.directory, exc)
+        await self.recover()
         try:
             await asyncio.wait_for(self.database.ensure_ready(), START_TIMEOUT)
         except Exception as exc:
@@ -98,10 +122,29 @@ class Ledger:
         if self._key_sync is not None:
             await self._key_sync.start()
 
+    async def recover(self) -> None:
+        """Calls journaled by processes that died become rows in the spool (fsynced); then
+        their journal files go. A failure keeps the files for the next start."""
+        recovery = await asyncio.to_thread(self.journal.recover)
+        if not recovery.files:
+            return
+        try:
+            await self.writer.spool_recovered(recovery.calls, recovery.interrupted)
+        except Exception:
+            log.exception("ledger: could not spool the calls of a stopped process's journal")
+            recovery.release()
+            return
+        recovery.remove()
+        log.warning(
+            "ledger: recovered %d calls from the journal of a stopped gateway process "
+            "(%d interrupted mid-call)", len(recovery.calls), len(recovery.interrupted),
+        )
+
     async def close(self) -> None:
         if self._key_sync is not None:
             await self._key_sync.close()
         await self.writer.close()
+        await asyncio.to_thread(self.journal.close)
         await self.database.close()
         if self.redis_spool is not None:
             await self.redis_spool.close()

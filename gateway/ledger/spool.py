@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - Windows: a single gateway process per 
 log = logging.getLogger("gateway.ledger")
 
 Rows = list[dict[str, Any]]
-WriteRows = Callable[[Rows], Awaitable[None]]
+WriteRows = Callable[[Rows], Awaitable[object]]
 _TIMESTAMPS = ("created_at", "finished_at")
 
 
@@ -45,8 +45,12 @@ def _exact(value: Any) -> str:
 
 
 def decode_row(line: bytes | str) -> dict[str, Any]:
-    """A spooled row; money stays text (the Money column reads it exactly)."""
-    row = orjson.loads(line)
+    return revive_row(orjson.loads(line))
+
+
+def revive_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row read back from JSON: timestamps are datetimes again, money stays text (the Money
+    column reads it exactly), and a row spooled by an older gateway gets its newer columns."""
     for key in _TIMESTAMPS:
         if isinstance(row.get(key), str):
             row[key] = datetime.fromisoformat(row[key])

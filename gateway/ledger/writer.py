@@ -1,31 +1,52 @@
 """The ledger writer: finished calls in, batched idempotent inserts out, off the request path.
 
-`record()` only appends to a bounded in-memory queue. A background task costs the calls
-(the tokenizer runs in a thread), counts them in the metrics, and inserts up to `batch_size`
-rows at a time (small batches: each holds the event loop for a millisecond or two). When the
-database is unreachable the rows go to a spool (Redis when configured, else a local file; the
-file is also the fallback for Redis) and are replayed once it answers again. Shutdown writes
-or spools everything still queued."""
+`record()` only appends to a bounded in-memory queue. A background task costs the calls (the
+tokenizer runs in a thread; each call on its own, so one that cannot be costed loses no other)
+and inserts up to `batch_size` rows at a time (small batches: each holds the event loop for a
+millisecond or two). When the database is unreachable the rows go to a spool (Redis when
+configured, else a local file; the file is also the fallback for Redis) and are replayed once
+it answers again. A row the database refuses becomes a dead letter. Calls leave the queue only
+once their rows exist; a row is counted in the metrics, and its call marked committed in the
+call journal, once it is durably taken (inserted or spooled). Shutdown writes or spools
+everything still queued."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
 import logging
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Protocol
-
-import orjson
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway.calls import Call
 from gateway.ledger import costing
 from gateway.ledger.database import Database, DatabaseUnavailable, RowRejected, is_row_error
+from gateway.ledger.dead_letters import (
+    DeadLetters,
+    Letter,
+    dead_call,
+    dead_letter_path,
+    dead_row,
+)
 from gateway.ledger.models import as_decimal
 from gateway.ledger.spool import FileSpool, Rows, WriteRows
-from gateway.metrics import BATCH_SAVINGS, CANCELLED_COST, COST, LEDGER_PENDING, TOKENS
+from gateway.metrics import (
+    BATCH_SAVINGS,
+    CANCELLED_COST,
+    COST,
+    LEDGER_DEAD_LETTERS,
+    LEDGER_PENDING,
+    TOKENS,
+)
+from gateway.streaming.meter import Meter
+
+if TYPE_CHECKING:
+    from gateway.ledger.journal import Journal
 
 log = logging.getLogger("gateway.ledger")
 
@@ -52,6 +73,8 @@ class LedgerWriter:
         file_spool: FileSpool,
         redis_spool: Spool | None = None,
         *,
+        dead_letters: DeadLetters | None = None,
+        journal: Journal | None = None,
         billing: Mapping[str, str] | None = None,
         batch_size: int = 1000,
         interval: float = 0.2,
@@ -64,6 +87,8 @@ class LedgerWriter:
         self.spools: list[Spool] = (
             [file_spool] if redis_spool is None else [redis_spool, file_spool]
         )
+        self.dead_letters = dead_letters or DeadLetters(dead_letter_path(file_spool.path))
+        self.journal = journal  # told which calls are durably taken
         self.billing = billing or {}
         self.batch_size = batch_size
         self.interval = interval
@@ -78,6 +103,7 @@ class LedgerWriter:
         self._down_until = 0.0
         self._backoff = 0.0
         self._next_check = 0.0
+        LEDGER_DEAD_LETTERS.set(self.dead_letters.pending)
 
     def record(self, call: Call) -> None:
         """Queue a finished call: O(1), no I/O on the request path.
@@ -86,12 +112,22 @@ class LedgerWriter:
         stalled (twice `max_queue` waiting) does a call go to the spool file directly.
         """
         if self._closing or len(self._queue) >= 2 * self.max_queue:
-            self.file_spool.push_now(self._rows([call]))
+            self._spool_now(call)
         else:
             self._queue.append(call)
             if len(self._queue) >= self.batch_size:
                 self._wake.set()
         LEDGER_PENDING.set(self.pending)
+
+    def _spool_now(self, call: Call) -> None:
+        rows, letters = self._rows([call])
+        try:
+            self.file_spool.push_now(rows)
+            self._accepted(rows)
+            self._keep_now(letters)
+        except Exception as exc:  # never fail the call itself; the journal still has it
+            log.error("ledger: could not spool call %s (%s); it stays in the call journal",
+                      call.id, exc)
 
     @property
     def pending(self) -> int:
@@ -110,7 +146,8 @@ class LedgerWriter:
             await self._task
         if self._unspooled:
             log.error(
-                "ledger: %d rows could be neither written nor spooled and are lost",
+                "ledger: %d rows could be neither written nor spooled; their calls stay in "
+                "the call journal for the next start",
                 len(self._unspooled),
             )
         LEDGER_PENDING.set(self.pending)
@@ -133,6 +170,7 @@ class LedgerWriter:
                 await self.flush()
                 if time.monotonic() >= self._next_check and self._database_up():
                     self._next_check = time.monotonic() + self.check_interval
+                    LEDGER_DEAD_LETTERS.set(self.dead_letters.refresh())
                     await self.replay()
             except Exception:  # the writer must outlive any one bad cycle
                 log.exception("ledger writer cycle failed; retrying")
@@ -143,80 +181,144 @@ class LedgerWriter:
         """Calls arrive faster than the database takes them: spool the oldest, a batch at a time."""
         while len(self._queue) > self.max_queue:
             count = min(self.batch_size, len(self._queue) - self.max_queue)
-            await self._spool(await self._meter([self._queue.popleft() for _ in range(count)]))
+            await self._park(await self._take(count))
 
     async def _flush_batch(self) -> None:
-        count = min(len(self._queue), self.batch_size)
-        rows = await self._meter([self._queue.popleft() for _ in range(count)])
+        rows = await self._take(min(len(self._queue), self.batch_size))
         rows, self._unspooled = self._unspooled + rows, []
         await self._store(rows)
 
+    async def _take(self, count: int) -> Rows:
+        """The rows of the oldest `count` calls, which leave the queue only once rows exist."""
+        rows = await self._meter(list(itertools.islice(self._queue, count)))
+        for _ in range(count):
+            self._queue.popleft()
+        return rows
+
     async def _meter(self, batch: list[Call]) -> Rows:
-        if any(costing.needs_tokenizer(call) for call in batch):
-            return await asyncio.to_thread(self._rows, batch)
-        rows = self._rows(batch)
-        await asyncio.sleep(0)  # let requests run between metering and the insert
+        """Rows for `batch`; a call that cannot be costed at all is kept as a dead letter."""
+        if any(_needs_tokenizer(call) for call in batch):
+            rows, letters = await asyncio.to_thread(self._rows, batch)
+        else:
+            rows, letters = self._rows(batch)
+            await asyncio.sleep(0)  # let requests run between metering and the insert
+        await self._bury(letters)
         return rows
 
-    def _rows(self, batch: list[Call]) -> Rows:
-        rows = [self._row(call) for call in batch]
-        observe_rows(rows)
-        return rows
-
-    def _row(self, call: Call) -> dict[str, Any]:
-        billing = self.billing.get(call.provider, "delivered")
-        try:
-            row = costing.row_for(call, billing)
-        except Exception:
-            log.exception("ledger: could not meter call %s; recorded with zero tokens", call.id)
-            row = costing.row_for(call, billing, costing.Tokens(0, 0, 0, "estimated"))
-        return row
+    def _rows(self, batch: list[Call]) -> tuple[Rows, list[Letter]]:
+        rows: Rows = []
+        letters: list[Letter] = []
+        for call in batch:
+            billing = self.billing.get(call.provider, "delivered")
+            try:
+                rows.append(costing.row_for(call, billing))
+                continue
+            except Exception as exc:
+                log.exception("ledger: could not meter call %s; recorded unmetered", call.id)
+                failure: Exception = exc
+            try:
+                rows.append(unmetered_row(call, billing, failure))
+            except Exception as exc:
+                letters.append(dead_call(call, f"could not be costed: {describe(exc)}"))
+        return rows, letters
 
     async def _store(self, rows: Rows) -> None:
+        """New rows: into the database, else a spool, else held in memory."""
         if not rows:
             return
         if self._database_up():
             try:
-                await self.insert(rows)
+                self._accepted(await self.insert(rows))
                 return
             except DatabaseUnavailable as exc:
                 self._mark_down(exc)
-        await self._spool(rows)
+        await self._park(rows)
 
-    async def insert(self, rows: Rows) -> None:
-        """Insert rows (idempotently); a row the database rejects is logged and set aside."""
+    async def _park(self, rows: Rows) -> None:
+        if await self._spool(rows):
+            self._accepted(rows)
+
+    def _accepted(self, rows: Rows) -> None:
+        """New rows are durably taken: count them once, and release their calls' journal."""
+        if rows:
+            observe_rows(rows)
+            self._committed([row["id"] for row in rows])
+
+    def _committed(self, ids: list[str]) -> None:
+        if self.journal is not None and ids:
+            self.journal.committed(ids)
+
+    async def insert(self, rows: Rows) -> Rows:
+        """Insert rows (idempotently); rows the database refuses become dead letters.
+
+        Returns the rows that went in."""
         try:
             await self._write(rows)
+            landed = rows
         except RowRejected:
+            landed, refused = [], []
             for row in rows:
                 try:
                     await self._write([row])
+                    landed.append(row)
                 except RowRejected as exc:
-                    log.error(
-                        "ledger: the database rejected row %s (%s): %s",
-                        row["id"],
-                        exc,
-                        orjson.dumps(row, default=str).decode(),
-                    )
+                    refused.append(dead_row(row, str(exc)))
+            await self._bury(refused)
         self._mark_up()
+        return landed
 
     async def _write(self, rows: Rows) -> None:
-        try:
-            await asyncio.wait_for(self.database.write_calls(rows), self.write_timeout)
-        except Exception as exc:
-            if is_row_error(exc):
-                raise RowRejected(describe(exc)) from exc
-            raise DatabaseUnavailable(describe(exc)) from exc
+        await write_rows(self.database, rows, self.write_timeout)
 
-    async def _spool(self, rows: Rows) -> None:
+    async def _bury(self, letters: list[Letter]) -> None:
+        """Keep dead letters (appended and fsynced off the event loop)."""
+        if not letters:
+            return
+        try:
+            await asyncio.to_thread(self.dead_letters.push_now, letters)
+        except Exception as exc:
+            log.error(
+                "ledger: could not keep %d dead letters (%s); their calls stay in the call "
+                "journal", len(letters), exc,
+            )
+            return
+        self._buried(letters)
+
+    def _keep_now(self, letters: list[Letter]) -> None:
+        if letters:
+            self.dead_letters.push_now(letters)
+            self._buried(letters)
+
+    def _buried(self, letters: list[Letter]) -> None:
+        for letter in letters:  # the id and the reason only: rows hold prompts' owners, keys
+            log.error(
+                "ledger: call %s kept as a dead letter in %s: %s",
+                letter["id"], self.dead_letters.path, letter["reason"],
+            )
+        self._committed([letter["id"] for letter in letters])
+        LEDGER_DEAD_LETTERS.set(self.dead_letters.pending)
+
+    async def _spool(self, rows: Rows) -> bool:
         for spool in self.spools:
             try:
                 await spool.push(rows)
-                return
+                return True
             except Exception as exc:
                 log.warning("ledger: could not spool %d rows to %s: %s", len(rows), spool.name, exc)
         log.error("ledger: every spool failed; holding %d rows in memory", len(rows))
         self._unspooled = rows + self._unspooled
+        return False
+
+    async def spool_recovered(self, calls: list[Call], estimated: set[str]) -> None:
+        """Rows of calls read back from a stopped process's journal, spooled (fsynced) for the
+        normal replay; `estimated` names those whose tokens are a guess."""
+        rows = await self._meter(calls)
+        for row in rows:
+            if row["id"] in estimated:
+                row["token_source"] = "estimated"
+        await self.file_spool.push(rows)
+        observe_rows(rows)
+        LEDGER_PENDING.set(self.pending)
 
     async def replay(self) -> int:
         """Write what the spools hold; stops at the first sign the database is down."""
@@ -251,6 +353,41 @@ class LedgerWriter:
             self._next_check = 0.0
         self._backoff = 0.0
         self._down_until = 0.0
+
+
+async def write_rows(database: Database, rows: Sequence[dict[str, Any]], within: float) -> None:
+    """Insert rows; raises `RowRejected` (the database refused them) or `DatabaseUnavailable`."""
+    try:
+        await asyncio.wait_for(database.write_calls(rows), within)
+    except Exception as exc:
+        if is_row_error(exc):
+            raise RowRejected(describe(exc)) from exc
+        raise DatabaseUnavailable(describe(exc)) from exc
+
+
+def unmetered_row(call: Call, billing: str, failure: Exception) -> dict[str, Any]:
+    """The row of a call whose costing failed: its outcome with no tokens (nothing for the
+    tokenizer to count), token_source `estimated`, the failure in `error`."""
+    meter = call.meter
+    bare = Meter(
+        started=meter.started,
+        upstream_sent_at=meter.upstream_sent_at,
+        first_token_at=meter.first_token_at,
+        last_token_at=meter.last_token_at,
+    )
+    row = costing.row_for(dataclasses.replace(call, status="failed", meter=bare), billing)
+    note = f"could not be metered ({type(failure).__name__}: {str(failure)[:200]})"
+    row["status"] = call.status
+    row["token_source"] = "estimated"
+    row["error"] = f"{call.error}; {note}" if call.error else note
+    return row
+
+
+def _needs_tokenizer(call: Call) -> bool:
+    try:
+        return costing.needs_tokenizer(call)
+    except Exception:
+        return True  # metering will fail on it too, in the thread
 
 
 def describe(exc: BaseException) -> str:

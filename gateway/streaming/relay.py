@@ -8,6 +8,7 @@ chunk the gateway requested) is left out. Across protocols the converter re-enco
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -38,11 +39,14 @@ async def relay_events(
     converter: StreamConverter,
     meter: Meter,
     provider: Provider,
+    on_end: Callable[[], None] | None = None,
 ) -> GatewayError | None:
     """Relay until the provider ends the stream.
 
     Returns an error the caller must still report to the client (a broken or truncated stream);
     an error event the provider sent itself has already been relayed and is left in `meter`.
+    `on_end` runs once, before the chunk in which the meter sees the end (or an error event)
+    is sent: the call's outcome is known before the client has it.
     """
     decoder = SSEDecoder()
     try:
@@ -51,6 +55,9 @@ async def relay_events(
                 events = decoder.feed(chunk)
                 if events:
                     out = converter.convert(events)
+                    if on_end is not None and (meter.done or meter.error is not None):
+                        on_end()
+                        on_end = None
                     if out:
                         await send_chunk(send, out)
                     if meter.error is not None:
@@ -58,6 +65,8 @@ async def relay_events(
             events = decoder.close()
             out = converter.convert(events) if events else b""
             out += converter.close()
+            if on_end is not None and (meter.done or meter.error is not None):
+                on_end()
             if out:
                 await send_chunk(send, out)
     except GatewayError as exc:

@@ -227,3 +227,27 @@ async def test_a_backlog_past_max_queue_is_spooled_in_batches_and_replayed(
     await writer.replay()
     await writer.close()
     assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
+
+
+async def test_spooled_rows_are_counted_once_not_again_when_replayed(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
+    workload = f"spooled-{uuid.uuid4().hex[:8]}"
+    writer = writer_for(database, tmp_path)
+    await writer.start()
+    database.down = True
+    for _ in range(3):
+        writer.record(make_call(database.settings, workload=workload))
+    await wait_for(lambda: _true(writer.file_spool.pending == 3))
+
+    def spend() -> float | None:
+        return REGISTRY.get_sample_value(
+            "gateway_cost_usd_total", {"workload": workload, "model": "gpt-4o-mini"}
+        )
+
+    counted = spend()  # durably taken by the spool: counted
+    assert counted == pytest.approx(3 * (9 * 1.0 + 2 * 2.0) / 1e6)
+    database.down = False
+    await wait_for(lambda: _equals(row_count(database), 3))
+    await writer.close()
+    assert spend() == counted

@@ -390,7 +390,9 @@ def test_readme_deploy_section_matches_the_files() -> None:
         n
         for n in known
         if n.endswith(("_total", "_bucket"))
-        or n in {"gateway_batch_queue_depth", "gateway_ledger_pending"}
+        or n in {
+            "gateway_batch_queue_depth", "gateway_ledger_pending", "gateway_ledger_dead_letter_rows"
+        }
     }
     for sample, labels in listed.items():
         assert labels == known[sample] - {"le"}, sample
@@ -412,3 +414,15 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
         assert not any(fnmatch.fnmatch(path, pattern) for pattern in ignored), path
     for secret_or_local in (".git", ".venv", ".env", "gateway.db*", "*.spool", "gateway.yaml"):
         assert secret_or_local in ignored
+
+
+def test_the_api_pods_keep_the_call_journal_on_a_volume() -> None:
+    """With a Postgres ledger the call journal and the spool default to the working directory;
+    under a read-only root filesystem it must be a writable volume, or a crashed gateway
+    cannot journal (nor replay after its restart)."""
+    workdir = RUNTIME.last("WORKDIR")
+    assert workdir in json.loads(RUNTIME.last("VOLUME"))
+    mount = next(m for m in API_CONTAINER["volumeMounts"] if m["mountPath"] == workdir)
+    assert not mount.get("readOnly")
+    (volume,) = [v for v in files.pod_spec(API)["volumes"] if v["name"] == mount["name"]]
+    assert {"emptyDir", "persistentVolumeClaim"} & set(volume)
