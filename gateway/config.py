@@ -80,12 +80,13 @@ class ProviderConfig(_Strict):
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
     max_connections: int = Field(1000, ge=1)
+    pool_timeout: float = Field(30.0, gt=0)  # longest wait for a free pooled connection
     headers: dict[str, str] = Field(default_factory=dict)
     # emulated lane: start no new call while this many interactive calls are in flight (0: never)
     batch_yield_inflight: int = Field(8, ge=0)
 
     _durations = field_validator(
-        "batch_max_wait", "connect_timeout", "read_timeout", mode="before"
+        "batch_max_wait", "connect_timeout", "read_timeout", "pool_timeout", mode="before"
     )(parse_duration)
 
     @field_validator("base_url")
