@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -35,8 +36,19 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _CALLBACK_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9_.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
+# The hosts of the vendors' own APIs, which have a Batch API (the default lane is native there).
+VENDOR_BATCH_HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
+
+
 class ConfigError(Exception):
     """A configuration problem, with a message that names the field."""
+
+
+def _host(url: Any) -> str | None:
+    try:
+        return urlsplit(url).hostname if isinstance(url, str) else None
+    except ValueError:
+        return None
 
 
 def parse_duration(value: Any) -> float:
@@ -71,7 +83,9 @@ class ProviderConfig(_Strict):
     kind: ProviderKind
     base_url: str
     api_key: SecretStr | None = None
-    batch: Literal["native", "emulated"] = "native"
+    # unset: `native` for the vendors' own APIs (VENDOR_BATCH_HOSTS), `emulated` for any other
+    # base URL (vLLM, llama.cpp, the simulator), where a Batch API call would only 404
+    batch: Literal["native", "emulated"] = "emulated"
     batch_max_items: int = Field(10_000, ge=1)
     batch_max_wait: float = 3600.0
     batch_concurrency: int = Field(4, ge=1)
@@ -88,6 +102,14 @@ class ProviderConfig(_Strict):
     _durations = field_validator(
         "batch_max_wait", "connect_timeout", "read_timeout", "pool_timeout", mode="before"
     )(parse_duration)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_batch_lane(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("batch") is None:
+            native = VENDOR_BATCH_HOSTS.get(str(data.get("kind"))) == _host(data.get("base_url"))
+            data = {**data, "batch": "native" if native else "emulated"}
+        return data
 
     @field_validator("base_url")
     @classmethod
