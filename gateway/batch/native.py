@@ -135,7 +135,7 @@ class NativeLane:
             pause = min(
                 settings.batch_poll_interval * 2.0 ** (job.polls + 1), settings.batch_poll_max
             )
-            if not await worker.jobs.claim_poll(job.id, job.next_poll_at, time.time() + pause):
+            if not await worker.jobs.claim_poll(job.id, job.next_poll_at, pause):
                 continue
             provider = worker.providers.get(job.provider)
             if provider is None:

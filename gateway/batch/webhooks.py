@@ -90,12 +90,12 @@ class Deliverer:
         attempts = row.delivery_attempts + 1
         error = await self._post(row.callback_url, row.id, orjson.dumps(record))
         if error is None:
-            state, next_at = "delivered", None
+            state, retry_in = "delivered", None
         elif attempts >= self.max_attempts or self.secret is None:
-            state, next_at = "failed", None
+            state, retry_in = "failed", None
         else:
-            state, next_at = "pending", time.time() + retry_pause(attempts)
-        await self.store.record_delivery(row.id, state, attempts, next_at, error)
+            state, retry_in = "pending", retry_pause(attempts)
+        await self.store.record_delivery(row.id, state, attempts, retry_in, error)
 
     async def _post(self, url: str, call_id: str, body: bytes) -> str | None:
         """None once the receiver answered 2xx, else what went wrong."""

@@ -42,6 +42,9 @@ def batch_config(
     """`tests.servers.gateway_config` plus a native, an emulated and an Anthropic batch lane."""
     config = gateway_config(sim_url, database_url=database_url)
     native = {"batch": "native", "batch_max_items": 50, "batch_max_wait": "200ms"}
+    for entry in config["providers"]:  # the simulator's Batch APIs (unset: emulated)
+        if entry["name"] in ("sim", "sim-anthropic"):
+            entry["batch"] = "native"
     config["providers"] += [
         {
             "name": "sim-batch",
