@@ -22,7 +22,7 @@ from sqlalchemy import Row
 
 from gateway.api import shapes
 from gateway.auth import Identity
-from gateway.batch.errors import CallCancelled, CallExpired
+from gateway.batch.errors import CallCancelled, CallExpired, OutcomeUnrecorded, database_outage
 from gateway.batch.store import CANCELLED, COMPLETED, EXPIRED, FAILED, CallStore
 from gateway.batch.upstream import prepare_call, stored_model
 from gateway.calls import Call
@@ -72,7 +72,32 @@ class Finisher:
         job_id: str | None = None,
         owner: str | None = None,
     ) -> bool:
-        """Record the outcome if the call is still `expect`; whether this worker did."""
+        """Record the outcome if the call is still `expect`; whether this worker did.
+
+        A database outage propagates: the caller keeps the outcome and tries again later. Any
+        other failure (the database refused the row, the answer could not be read) is logged
+        and the call ends `failed` with the reason, so the provider never runs it again."""
+        try:
+            return await self._record(row, outcome, expect, job_id, owner)
+        except Exception as exc:
+            if database_outage(exc):
+                raise
+            reason = type(exc).__name__
+            log.warning(
+                "batch: could not record the outcome of call %s (%s: %s); it ends failed",
+                row.id,
+                reason,
+                str(exc).splitlines()[0][:300] if str(exc) else "",
+            )
+            error = OutcomeUnrecorded(
+                f"the gateway could not record the provider's answer ({reason}); "
+                "the call was not run again"
+            )
+            return await self._record(row, Outcome("errored", error=error), expect, job_id, owner)
+
+    async def _record(
+        self, row: Row[Any], outcome: Outcome, expect: str, job_id: str | None, owner: str | None
+    ) -> bool:
         call, status, response = self._apply(row, outcome)
         call.finished_at = datetime.now(UTC)
         if costing.needs_tokenizer(call):

@@ -108,10 +108,11 @@ class CallStore:
         async with self.engine.begin() as conn:
             return list(await conn.execute(statement))
 
-    async def extend_leases(self, owner: str, lease: float) -> None:
+    async def extend_leases(self, owner: str, lease: float, call_ids: Sequence[str]) -> None:
+        """Renew the leases of the calls `owner` is running now (not of any it gave up on)."""
         statement = (
             update(batch_calls)
-            .where(c.owner == owner, c.status == RUNNING)
+            .where(c.id.in_(list(call_ids)), c.owner == owner, c.status == RUNNING)
             .values(lease_until=self.now + lease)
         )
         async with self.engine.begin() as conn:

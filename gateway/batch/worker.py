@@ -198,8 +198,9 @@ class BatchWorker:
         await self.native.recover()
 
     async def _heartbeat(self) -> None:
-        if self.emulated.busy:
-            await self.store.extend_leases(self.owner, self.lease)
+        running = list(self.emulated.running)
+        if running:
+            await self.store.extend_leases(self.owner, self.lease, running)
         await self.jobs.extend_leases(self.owner, self.lease)
         held = self.native.packer.entries()
         if held:

@@ -73,7 +73,7 @@ async def test_a_running_calls_lease_is_never_taken_by_a_worker_with_another_clo
     clock.skew(offset)  # worker A claims on its own host ...
     claimed = await store.claim_running("c1", "worker-a", LEASE)
     assert claimed is not None and claimed.status == RUNNING
-    await store.extend_leases("worker-a", LEASE)
+    await store.extend_leases("worker-a", LEASE, ["c1"])
     clock.skew(-offset)  # ... worker B, whose clock disagrees by two hours, reconciles
     assert await store.release_expired() == []
     assert (await store.get("c1")).owner == "worker-a"  # type: ignore[union-attr]
