@@ -33,6 +33,7 @@ RoutingMode = Literal["auto", "stream", "sync", "batch"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+CALLBACK_SECRET_MIN = 16
 _CALLBACK_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9_.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 
 
@@ -169,7 +170,8 @@ class Settings(_Strict):
     batch_max_attempts: int = Field(3, ge=1)  # runs of a call (expired or retryable failures)
     batch_file_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
     callback_allowed_hosts: list[str] = Field(default_factory=list)
-    callback_secret: SecretStr | None = None
+    callback_secret: SecretStr | None = None  # at least CALLBACK_SECRET_MIN characters
+    callback_allow_private: bool = False  # deliver to private addresses a host name resolves to
     callback_max_attempts: int = Field(8, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     abort_on_disconnect: bool = True
@@ -207,10 +209,23 @@ class Settings(_Strict):
     @field_validator("callback_allowed_hosts")
     @classmethod
     def _hosts(cls, value: list[str]) -> list[str]:
+        from gateway.batch.allowlist import parse_entry  # the one parser of these entries
+
         for host in value:
             if not _CALLBACK_HOST.match(host):
                 raise ValueError(f"{host!r} is not a host name, `host:port` or `*.domain`")
+            parse_entry(host)
         return [host.lower() for host in value]
+
+    @field_validator("callback_secret")
+    @classmethod
+    def _callback_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < CALLBACK_SECRET_MIN:
+            raise ValueError(
+                f"must be at least {CALLBACK_SECRET_MIN} characters (a short secret makes "
+                "callback signatures forgeable)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _batch_consistency(self) -> Settings:

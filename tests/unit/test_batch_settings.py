@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.batch.records import lane_kind
-from gateway.config import ProviderConfig
+from gateway.config import ConfigError, ProviderConfig, build_settings
 from gateway.providers import build_provider
 
 VENDOR_URLS = {
@@ -56,3 +56,28 @@ def test_pool_timeout_defaults_to_30s_and_takes_durations() -> None:
     assert provider("openai", "http://x/v1", pool_timeout="250ms").pool_timeout == 0.25
     with pytest.raises(ValueError, match="pool_timeout"):
         provider("openai", "http://x/v1", pool_timeout=0)
+
+
+@pytest.mark.parametrize("secret", ["", "short", "fifteen-chars!!"])
+def test_a_callback_secret_under_16_characters_is_a_config_error_naming_it(secret: str) -> None:
+    with pytest.raises(ConfigError, match="callback_secret") as caught:
+        build_settings({"callback_secret": secret}, {})
+    assert "16" in str(caught.value)
+    with pytest.raises(ConfigError, match="callback_secret"):
+        build_settings(
+            {"callback_secret": "${HOOK_SECRET:-}", "callback_allowed_hosts": ["h.example"]}, {}
+        )
+
+
+def test_callback_settings_that_are_safe_load() -> None:
+    settings = build_settings(
+        {"callback_secret": "s" * 16, "callback_allowed_hosts": ["h.example", "[::1]:8080"]}, {}
+    )
+    assert settings.callback_allow_private is False
+    assert build_settings({"callback_allow_private": True}, {}).callback_allow_private is True
+
+
+@pytest.mark.parametrize("entry", ["h.example:0", "h.example:70000", "http://h.example"])
+def test_a_bad_callback_host_entry_is_a_config_error_naming_the_field(entry: str) -> None:
+    with pytest.raises(ConfigError, match="callback_allowed_hosts"):
+        build_settings({"callback_secret": "s" * 16, "callback_allowed_hosts": [entry]}, {})
