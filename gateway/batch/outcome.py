@@ -6,7 +6,8 @@ with the writer's idempotent insert, in the transaction that moves the call to i
 (`CallStore.finish`): a worker that dies in between leaves neither, and a second worker finishing
 the same call changes nothing. The native lane's price is discounted by the model's
 `batch_discount` (credited as `batch_savings_usd`); the emulated lane pays the provider's
-synchronous price, so it records no savings.
+synchronous price, so it records no savings. The stored response and error are masked of every
+configured secret first (`redaction`): records and Batch API output files are built from them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gateway.ledger.database import as_utc
 from gateway.metrics import observe_call
 from gateway.providers.base import Provider
 from gateway.providers.errors import error_from_response
+from gateway.redaction import Redactor, secrets_of
 from gateway.streaming.meter import Meter
 
 log = logging.getLogger("gateway.batch")
@@ -62,6 +64,7 @@ class Finisher:
         self.store = store
         self.providers = providers
         self.billing = {p.name: p.billing_after_cancel for p in settings.providers}
+        self.redactor = Redactor(secrets_of(settings))
 
     async def finish(
         self,
@@ -99,6 +102,8 @@ class Finisher:
         self, row: Row[Any], outcome: Outcome, expect: str, job_id: str | None, owner: str | None
     ) -> bool:
         call, status, response = self._apply(row, outcome)
+        if call.error:  # stored, and shown to the caller: no provider secret in it
+            call.error = self.redactor.text(call.error)
         call.finished_at = datetime.now(UTC)
         if costing.needs_tokenizer(call):
             ledger_row = await asyncio.to_thread(self._ledger_row, call)
@@ -133,7 +138,7 @@ class Finisher:
         if outcome.kind == "succeeded":
             try:
                 payload = self._reply(row).whole(outcome.body, call.meter)
-                return call, COMPLETED, orjson.loads(payload)
+                return call, COMPLETED, self._stored(payload)
             except (GatewayError, orjson.JSONDecodeError) as exc:
                 error = (
                     exc
@@ -147,11 +152,16 @@ class Finisher:
         elif outcome.kind == "cancelled":
             error = CallCancelled("the batch was cancelled before this call ran")
             call.cancel("explicit", None)
-            return call, CANCELLED, orjson.loads(shape.body(error))
+            return call, CANCELLED, self._stored(shape.body(error))
         error = error or UpstreamError("the provider reported no result for this call")
         call.fail(error.status, error.message)
         status = EXPIRED if outcome.kind == "expired" else FAILED
-        return call, status, orjson.loads(shape.body(error))
+        return call, status, self._stored(shape.body(error))
+
+    def _stored(self, body: bytes) -> Any:
+        """The response as the ledger keeps it: parsed, with every provider secret masked
+        (an upstream that echoes its key in a result must not get it into a record)."""
+        return orjson.loads(self.redactor.bytes(body))
 
     def _reply(self, row: Row[Any]) -> Any:
         provider = self.providers.get(row.provider)

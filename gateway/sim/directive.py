@@ -7,9 +7,11 @@ from dataclasses import dataclass, replace
 from gateway.sim.options import SimOptions
 
 ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall"})
-INT_KEYS = frozenset({"tokens", "error_after", "tool_calls", "usage", "batch_expire"})
+INT_KEYS = frozenset(
+    {"tokens", "error_after", "tool_calls", "usage", "batch_expire", "echo_key"}
+)
 FLOAT_KEYS = frozenset({"ttft_ms", "tps", "batch_delay_ms"})
-FLAG_KEYS = frozenset({"usage", "batch_expire"})
+FLAG_KEYS = frozenset({"usage", "batch_expire", "echo_key"})
 
 
 class DirectiveError(ValueError):
@@ -18,7 +20,8 @@ class DirectiveError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """How one request should be answered: timing, length, failure, tool calls, batch timing."""
+    """How one request should be answered: timing, length, failure, tool calls, batch timing,
+    and whether to echo the request's key."""
 
     ttft: float
     tps: float
@@ -30,6 +33,7 @@ class Plan:
     usage: bool | None = None
     batch_delay_ms: float | None = None
     batch_expire: bool = False
+    echo_key: bool = False  # answer with the request's API key in it (`gateway.sim.echo`)
 
 
 def default_plan(options: SimOptions) -> Plan:
