@@ -85,3 +85,30 @@ async def test_the_middleware_masks_every_body_chunk_and_header_value() -> None:
     assert declared == len(first["body"]) + len(last["body"])  # the length stays true
     assert SECRET.encode() not in first["body"] and first["more_body"] is True
     assert last["body"] == b"tail.."
+
+
+def test_the_cli_logging_setup_masks_secrets_in_every_handler(
+    caplog: Any,
+) -> None:
+    from gateway import cli
+    from gateway.redaction import UVICORN_LOGGERS
+
+    settings = build_settings(
+        {"providers": [{"name": "a", "kind": "openai", "base_url": "http://a/v1",
+                        "api_key": SECRET}]},
+        {},
+    )
+    root = logging.getLogger()
+    before = {h: list(h.filters) for h in root.handlers}
+    try:
+        with caplog.at_level(logging.INFO):
+            cli._configure_logging("info", settings)
+            logging.getLogger("gateway.batch").warning("upstream said %s", SECRET)
+        assert SECRET not in caplog.text and "*" * len(SECRET) in caplog.text
+    finally:
+        for handler in root.handlers:
+            handler.filters = before.get(handler, [])
+        for name in UVICORN_LOGGERS:
+            logging.getLogger(name).filters = [
+                f for f in logging.getLogger(name).filters if not isinstance(f, RedactingFilter)
+            ]
