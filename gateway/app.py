@@ -24,11 +24,13 @@ from gateway.api import responses as responses_api
 from gateway.api.admin import router as admin_router
 from gateway.api.cors import CORSMiddleware
 from gateway.api.request_id import RequestIdMiddleware
+from gateway.api.scrub import ScrubMiddleware
 from gateway.config import Settings
 from gateway.defaults import SIM_MOUNT
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.ledger import LedgerSink
 from gateway.ledger.service import Ledger
+from gateway.redaction import Redactor, secrets_of
 from gateway.shutdown import on_termination
 from gateway.state import GatewayState
 
@@ -80,8 +82,9 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:
         app.add_middleware(_SimulatorMount)
-    if settings.cors_allowed_origins:  # outermost: preflights never reach the routes
+    if settings.cors_allowed_origins:  # preflights never reach the routes
         app.add_middleware(CORSMiddleware, origins=settings.cors_allowed_origins)
+    app.add_middleware(ScrubMiddleware, redactor=Redactor(secrets_of(settings)))  # outermost
     return app
 
 

@@ -20,10 +20,14 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
         sys.exit(f"gateway: {exc}")
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, settings: Settings | None = None) -> None:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if settings is not None:  # provider keys and the admin key masked in every line
+        from gateway.redaction import install_log_filter, secrets_of
+
+        install_log_filter(secrets_of(settings))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -32,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     overrides = {"host": args.host, "port": args.port, "workers": args.workers,
                  "batch_worker": False if args.no_worker else None}
     settings = _settings(args, **overrides)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings)
     options = dict(
         host=settings.host, port=settings.port, loop="uvloop", http="httptools",
         ws="none",  # the gateway serves no websocket routes
@@ -54,7 +58,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from gateway.commands.worker import run
 
     settings = _settings(args)
-    _configure_logging(settings.log_level)
+    _configure_logging(settings.log_level, settings)
     run(settings)
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -35,11 +36,23 @@ RoutingMode = Literal["auto", "stream", "sync", "batch"]
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+CALLBACK_SECRET_MIN = 16
 _CALLBACK_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9_.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
+
+
+# The hosts of the vendors' own APIs, which have a Batch API (the default lane is native there).
+VENDOR_BATCH_HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
 
 
 class ConfigError(Exception):
     """A configuration problem, with a message that names the field."""
+
+
+def _host(url: Any) -> str | None:
+    try:
+        return urlsplit(url).hostname if isinstance(url, str) else None
+    except ValueError:
+        return None
 
 
 def parse_duration(value: Any) -> float:
@@ -91,7 +104,9 @@ class ProviderConfig(_Strict):
     kind: ProviderKind
     base_url: str
     api_key: SecretStr | None = None
-    batch: Literal["native", "emulated"] = "native"
+    # unset: `native` for the vendors' own APIs (VENDOR_BATCH_HOSTS), `emulated` for any other
+    # base URL (vLLM, llama.cpp, the simulator), where a Batch API call would only 404
+    batch: Literal["native", "emulated"] = "emulated"
     batch_max_items: int = Field(10_000, ge=1)
     batch_max_wait: float = 3600.0
     batch_concurrency: int = Field(4, ge=1)
@@ -103,13 +118,22 @@ class ProviderConfig(_Strict):
     connect_timeout: float = 10.0
     read_timeout: float = 600.0
     max_connections: int = Field(1000, ge=1)
+    pool_timeout: float = Field(30.0, gt=0)  # longest wait for a free pooled connection
     headers: dict[str, str] = Field(default_factory=dict)
     # emulated lane: start no new call while this many interactive calls are in flight (0: never)
     batch_yield_inflight: int = Field(8, ge=0)
 
     _durations = field_validator(
-        "batch_max_wait", "connect_timeout", "read_timeout", mode="before"
+        "batch_max_wait", "connect_timeout", "read_timeout", "pool_timeout", mode="before"
     )(parse_duration)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_batch_lane(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("batch") is None:
+            native = VENDOR_BATCH_HOSTS.get(str(data.get("kind"))) == _host(data.get("base_url"))
+            data = {**data, "batch": "native" if native else "emulated"}
+        return data
 
     @field_validator("base_url")
     @classmethod
@@ -197,7 +221,8 @@ class Settings(_Strict):
     batch_max_attempts: int = Field(3, ge=1)  # runs of a call (expired or retryable failures)
     batch_file_max_bytes: int = Field(100 * 1024 * 1024, ge=1024)
     callback_allowed_hosts: list[str] = Field(default_factory=list)
-    callback_secret: SecretStr | None = None
+    callback_secret: SecretStr | None = None  # at least CALLBACK_SECRET_MIN characters
+    callback_allow_private: bool = False  # deliver to private addresses a host name resolves to
     callback_max_attempts: int = Field(8, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     abort_on_disconnect: bool = True
@@ -249,9 +274,12 @@ class Settings(_Strict):
     @field_validator("callback_allowed_hosts")
     @classmethod
     def _hosts(cls, value: list[str]) -> list[str]:
+        from gateway.batch.allowlist import parse_entry  # the one parser of these entries
+
         for host in value:
             if not _CALLBACK_HOST.match(host):
                 raise ValueError(f"{host!r} is not a host name, `host:port` or `*.domain`")
+            parse_entry(host)
         return [host.lower() for host in value]
 
     @field_validator("cors_allowed_origins")
@@ -261,6 +289,15 @@ class Settings(_Strict):
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ValueError(f"{origin!r} is not an origin such as https://app.example")
         return [origin.rstrip("/") for origin in value]
+    @field_validator("callback_secret")
+    @classmethod
+    def _callback_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < CALLBACK_SECRET_MIN:
+            raise ValueError(
+                f"must be at least {CALLBACK_SECRET_MIN} characters (a short secret makes "
+                "callback signatures forgeable)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _batch_consistency(self) -> Settings:

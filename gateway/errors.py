@@ -11,6 +11,7 @@
     └── UpstreamError                 502 upstream_error (the provider failed us)
         ├── UpstreamUnavailable       502 could not connect
         ├── UpstreamTimeout           504
+        ├── UpstreamPoolExhausted     503 no pooled connection came free within pool_timeout
         ├── RateLimited               429 passed through from the provider
         └── UpstreamStatus            the provider's own 4xx/5xx, passed through
 
@@ -98,6 +99,12 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class UpstreamPoolExhausted(UpstreamError):
+    status = 503
+    type = "server_error"
+    code = "upstream_pool_exhausted"
 
 
 class RateLimited(UpstreamError):

@@ -3,6 +3,11 @@
 aiohttp rather than httpx on the hot path: relaying a small call through a bare route, httpx's
 pool managed 250-360 req/s on this machine against aiohttp's 2,100 (see bench/RESULTS.md).
 One `ClientSession` per provider gives each its own connection limit and keep-alive pool.
+
+A POST is never sent twice: once it may have been written, a reset or closed connection is an
+upstream error (a resend could run a generation twice and bill it twice). The race it would
+paper over, a server retiring a keep-alive connection just as it is reused, is kept rare by
+retiring idle connections on the gateway's side first.
 """
 
 from __future__ import annotations
@@ -12,7 +17,12 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from gateway.errors import UpstreamPoolExhausted
 from gateway.providers.base import Provider, UpstreamRequest
+
+# Below the 5 s idle timeout of uvicorn-based servers (vLLM, the simulator) and the longer ones
+# of the vendors' APIs, so the gateway, not the server, retires idle connections.
+KEEPALIVE_TIMEOUT = 4.0
 
 
 class UpstreamPool:
@@ -26,16 +36,16 @@ class UpstreamPool:
             config = provider.config
             connector = aiohttp.TCPConnector(
                 limit=config.max_connections,
-                # Below the 5 s idle timeout of uvicorn-based servers (vLLM, the simulator), so
-                # the gateway, not the server, retires idle connections.
-                keepalive_timeout=4.0,
+                keepalive_timeout=KEEPALIVE_TIMEOUT,
                 ttl_dns_cache=300,
                 enable_cleanup_closed=True,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=config.connect_timeout,
+                    total=None,
+                    connect=config.pool_timeout,  # waiting for a pooled connection, + connecting
+                    sock_connect=config.connect_timeout,
                     sock_read=config.read_timeout,
                 ),
                 auto_decompress=False,
@@ -46,19 +56,25 @@ class UpstreamPool:
         return session
 
     async def send(self, provider: Provider, request: UpstreamRequest) -> aiohttp.ClientResponse:
-        """POST the request; the caller owns (and must close or release) the response."""
+        """POST the request once; the caller owns (and must close or release) the response.
+
+        Connection failures propagate for `providers.errors.upstream_failures` to map; a call
+        that found every pooled connection busy for `pool_timeout` is `UpstreamPoolExhausted`.
+        """
         url = self._urls.get(request.url)
         if url is None:
             url = self._urls[request.url] = URL(request.url)
         session = self.session(provider)
         try:
             return await session.post(url, data=request.body, headers=request.headers)
-        except aiohttp.ClientConnectorError:
-            raise  # no connection at all: a resend would only wait out the timeout again
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            # A pooled keep-alive connection the server closed (or reset) just as it was reused:
-            # nothing was answered, so send once more on a new connection.
-            return await session.post(url, data=request.body, headers=request.headers)
+        except aiohttp.ConnectionTimeoutError as exc:
+            if _saturated(session.connector):
+                config = provider.config
+                raise UpstreamPoolExhausted(
+                    f"provider {provider.name!r}: all {config.max_connections} connections "
+                    f"(max_connections) stayed busy for {config.pool_timeout:g}s (pool_timeout)"
+                ) from exc
+            raise
 
     async def fetch(self, provider: Provider, request: UpstreamRequest) -> tuple[int, Any, bytes]:
         """POST and read the whole answer: (status, headers, body). A read cut short (the
@@ -80,3 +96,11 @@ class UpstreamPool:
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
+
+
+def _saturated(connector: aiohttp.BaseConnector | None) -> bool:
+    """Whether every connection the limit allows is in use (the wait was for the pool, not
+    for a slow connect). aiohttp keeps no public count, so this reads its acquired set."""
+    if connector is None or not connector.limit:
+        return False
+    return len(getattr(connector, "_acquired", ())) >= connector.limit

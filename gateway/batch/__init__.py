@@ -8,6 +8,8 @@
     worker    the loops: consume, pack and poll (`native`), run (`emulated`), reconcile,
               deliver callbacks (`webhooks`), finish Batch API objects (`batches`)
     outcome   a provider's answer -> the caller's shape, the ledger row, the final status
+    clock     the database's clock, which every lease and claim is stamped and compared in
+    allowlist where callbacks may go (hosts, ports, no private addresses), at accept and delivery
 
 The database is the source of truth; the queue only says what to look at next.
 """

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Row
 
-from gateway.batch.errors import transient
+from gateway.batch.errors import OutcomeUnrecorded, database_outage, transient
 from gateway.batch.outcome import Outcome
 from gateway.batch.queue import Entry
 from gateway.batch.store import RUNNING
@@ -31,6 +31,7 @@ log = logging.getLogger("gateway.batch")
 
 YIELD_PAUSE = 0.05
 MAX_RETRY_PAUSE = 30.0
+FINISH_PAUSES = (0.5, 1.0, 2.0, 4.0, 8.0)  # a finish lost to a database outage is tried again
 
 
 class EmulatedLane:
@@ -41,6 +42,7 @@ class EmulatedLane:
             for name, provider in worker.providers.items()
         }
         self._tasks: set[asyncio.Task[None]] = set()
+        self.running: set[str] = set()  # calls claimed here: the heartbeat renews their leases
 
     @property
     def busy(self) -> int:
@@ -65,15 +67,50 @@ class EmulatedLane:
                 await yield_to_interactive(provider)
                 claimed = await worker.store.claim_running(row.id, worker.owner, worker.lease)
                 if claimed is not None:
-                    outcome = await self._call(provider, claimed)
-                    await worker.finisher.finish(
-                        claimed, outcome, expect=RUNNING, owner=worker.owner
-                    )
-            await worker.queue.ack([entry])
+                    self.running.add(claimed.id)
+                    try:
+                        await self._finish(claimed, await self._outcome(provider, claimed))
+                    finally:
+                        self.running.discard(claimed.id)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the lease brings the call back; log and carry on
+        except Exception as exc:  # its lease lapses and reconcile queues it again (a counted run)
             log.warning("batch: call %s failed to run (%s); it will be retried", row.id, exc)
+        try:  # the database, not the queue, now knows what to run again
+            await worker.queue.ack([entry])
+        except Exception as exc:
+            log.warning("batch: could not ack call %s in the queue (%s)", row.id, exc)
+
+    async def _outcome(self, provider: Provider, row: Row[Any]) -> Outcome:
+        """Run the call, unless it has run `batch_max_attempts` times already without an
+        outcome that could be recorded (each claim counts one run)."""
+        runs = row.attempts - 1
+        if runs >= self.worker.settings.batch_max_attempts:
+            error = OutcomeUnrecorded(
+                f"the call ran {runs} times without its outcome being recorded; "
+                "it is not run again"
+            )
+            return Outcome("errored", error=error)
+        return await self._call(provider, row)
+
+    async def _finish(self, row: Row[Any], outcome: Outcome) -> None:
+        """Record the outcome, trying again while the database is out: the provider's answer
+        is kept here, not asked for a second time."""
+        worker = self.worker
+        for pause in (*FINISH_PAUSES, None):
+            try:
+                await worker.finisher.finish(row, outcome, expect=RUNNING, owner=worker.owner)
+                return
+            except Exception as exc:
+                if pause is None or not database_outage(exc):
+                    raise
+                log.warning(
+                    "batch: could not record call %s (%s); trying again in %gs",
+                    row.id,
+                    type(exc).__name__,
+                    pause,
+                )
+            await asyncio.sleep(pause)
 
     async def _call(self, provider: Provider, row: Row[Any]) -> Outcome:
         settings = self.worker.settings

@@ -8,12 +8,12 @@ then polled by whichever worker wins the poll slot (compare-and-set on `next_pol
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, delete, select, update
 
+from gateway.batch.clock import database_now
 from gateway.batch.queue import Lane
 from gateway.batch.store import QUEUED, SUBMITTED
 from gateway.batch.tables import batch_calls, batch_jobs
@@ -26,6 +26,7 @@ c = batch_calls.c
 class JobStore:
     def __init__(self, database: Database) -> None:
         self.engine = database.engine
+        self.now = database_now(self.engine)  # leases and poll slots: the database's clock
 
     async def open(
         self, job_id: str, lane: Lane, call_ids: Sequence[str], owner: str, lease: float
@@ -40,7 +41,7 @@ class JobStore:
                     status="submitting",
                     items=[],
                     owner=owner,
-                    lease_until=time.time() + lease,
+                    lease_until=self.now + lease,
                     polls=0,
                     created_at=now(),
                 )
@@ -70,7 +71,7 @@ class JobStore:
                 status="submitted",
                 provider_job_id=provider_job_id,
                 submitted_at=now(),
-                next_poll_at=time.time() + first_poll,
+                next_poll_at=self.now + first_poll,
                 owner=None,
                 lease_until=None,
             )
@@ -104,19 +105,20 @@ class JobStore:
     async def due(self, limit: int = 20) -> list[Row[Any]]:
         query = (
             select(batch_jobs)
-            .where(j.status == "submitted", j.next_poll_at <= time.time())
+            .where(j.status == "submitted", j.next_poll_at <= self.now)
             .order_by(j.next_poll_at)
             .limit(limit)
         )
         async with self.engine.connect() as conn:
             return list(await conn.execute(query))
 
-    async def claim_poll(self, job_id: str, seen: float, next_at: float) -> bool:
-        """Take this poll (compare-and-set): two workers never poll one job at once."""
+    async def claim_poll(self, job_id: str, seen: float, pause: float) -> bool:
+        """Take this poll (compare-and-set): two workers never poll one job at once; the next
+        is due `pause` seconds from now."""
         statement = (
             update(batch_jobs)
             .where(j.id == job_id, j.status == "submitted", j.next_poll_at == seen)
-            .values(next_poll_at=next_at, polls=j.polls + 1, polled_at=now())
+            .values(next_poll_at=self.now + pause, polls=j.polls + 1, polled_at=now())
         )
         async with self.engine.begin() as conn:
             return (await conn.execute(statement)).rowcount == 1
@@ -131,14 +133,14 @@ class JobStore:
         statement = (
             update(batch_jobs)
             .where(j.owner == owner, j.status == "submitting")
-            .values(lease_until=time.time() + lease)
+            .values(lease_until=self.now + lease)
         )
         async with self.engine.begin() as conn:
             await conn.execute(statement)
 
     async def abandoned(self) -> list[Row[Any]]:
         """Jobs whose submitting worker let the lease lapse (it died mid-submission)."""
-        query = select(batch_jobs).where(j.status == "submitting", j.lease_until < time.time())
+        query = select(batch_jobs).where(j.status == "submitting", j.lease_until < self.now)
         async with self.engine.connect() as conn:
             return list(await conn.execute(query))
 
@@ -146,7 +148,7 @@ class JobStore:
         statement = (
             update(batch_jobs)
             .where(j.id == job_id, j.status == "submitting", j.lease_until == seen)
-            .values(owner=owner, lease_until=time.time() + lease)
+            .values(owner=owner, lease_until=self.now + lease)
         )
         async with self.engine.begin() as conn:
             return (await conn.execute(statement)).rowcount == 1

@@ -135,7 +135,7 @@ class NativeLane:
             pause = min(
                 settings.batch_poll_interval * 2.0 ** (job.polls + 1), settings.batch_poll_max
             )
-            if not await worker.jobs.claim_poll(job.id, job.next_poll_at, time.time() + pause):
+            if not await worker.jobs.claim_poll(job.id, job.next_poll_at, pause):
                 continue
             provider = worker.providers.get(job.provider)
             if provider is None:
@@ -156,28 +156,51 @@ class NativeLane:
             await self._apply(job, provider, result)
 
     async def _apply(self, job: Row[Any], provider: Provider, result: BatchPoll) -> None:
+        """Finish each call of an ended job on its own. A call whose outcome could not be
+        recorded (the database was out) keeps the job open: the next poll reads the provider's
+        results again and retries it, without running anything again."""
         waiting = {row.id: row for row in await self.worker.store.in_job(job.id)}
         expired: list[Row[Any]] = []
+        unrecorded = 0
         for item in result.items:
             row = waiting.pop(item.custom_id, None)
             if row is None:
-                continue  # finished already (by another poller) or not ours
+                continue  # finished already (by another poller, or a poll before) or not ours
             if item.kind == "expired":
                 expired.append(row)
-            else:
-                await self._finish(row, _outcome(provider, item), job.id)
+            elif not await self._settle(row, _outcome(provider, item), job.id):
+                unrecorded += 1
         for row in waiting.values():  # calls the provider's results left out
             kind = LEFT_OVER.get(result.outcome or "")
             if kind == "expired":
                 expired.append(row)
-            elif kind == "cancelled":
-                await self._finish(row, Outcome("cancelled"), job.id)
+                continue
+            if kind == "cancelled":
+                outcome = Outcome("cancelled")
             else:
                 reason = result.error or "the provider's job reported no result for this call"
-                await self._finish(row, Outcome("errored", error=UpstreamError(reason)), job.id)
+                outcome = Outcome("errored", error=UpstreamError(reason))
+            if not await self._settle(row, outcome, job.id):
+                unrecorded += 1
         await self._retry_or_expire(expired, job.id)
+        if unrecorded:
+            log.warning(
+                "batch: job %s: %d calls not recorded yet; the next poll tries them again",
+                job.id,
+                unrecorded,
+            )
+            return
         await self.worker.jobs.end(job.id, "ended", result.status, result.error)
         log.info("batch: job %s ended at %s (%s)", job.id, provider.name, result.status)
+
+    async def _settle(self, row: Row[Any], outcome: Outcome, job_id: str) -> bool:
+        """`_finish` one call of a job, isolated from the others; False if it must wait."""
+        try:
+            await self._finish(row, outcome, job_id)
+        except Exception as exc:
+            log.warning("batch: could not record call %s of job %s (%s)", row.id, job_id, exc)
+            return False
+        return True
 
     async def _retry_or_expire(self, rows: Iterable[Row[Any]], job_id: str) -> None:
         worker = self.worker

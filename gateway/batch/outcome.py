@@ -6,7 +6,8 @@ with the writer's idempotent insert, in the transaction that moves the call to i
 (`CallStore.finish`): a worker that dies in between leaves neither, and a second worker finishing
 the same call changes nothing. The native lane's price is discounted by the model's
 `batch_discount` (credited as `batch_savings_usd`); the emulated lane pays the provider's
-synchronous price, so it records no savings.
+synchronous price, so it records no savings. The stored response and error are masked of every
+configured secret first (`redaction`): records and Batch API output files are built from them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy import Row
 
 from gateway.api import shapes
 from gateway.auth import Identity
-from gateway.batch.errors import CallCancelled, CallExpired
+from gateway.batch.errors import CallCancelled, CallExpired, OutcomeUnrecorded, database_outage
 from gateway.batch.store import CANCELLED, COMPLETED, EXPIRED, FAILED, CallStore
 from gateway.batch.upstream import prepare_call, stored_model
 from gateway.calls import Call
@@ -33,6 +34,7 @@ from gateway.ledger.database import as_utc
 from gateway.metrics import observe_call
 from gateway.providers.base import Provider
 from gateway.providers.errors import error_from_response
+from gateway.redaction import Redactor, secrets_of
 from gateway.streaming.meter import Meter
 
 log = logging.getLogger("gateway.batch")
@@ -62,6 +64,7 @@ class Finisher:
         self.store = store
         self.providers = providers
         self.billing = {p.name: p.billing_after_cancel for p in settings.providers}
+        self.redactor = Redactor(secrets_of(settings))
 
     async def finish(
         self,
@@ -72,8 +75,35 @@ class Finisher:
         job_id: str | None = None,
         owner: str | None = None,
     ) -> bool:
-        """Record the outcome if the call is still `expect`; whether this worker did."""
+        """Record the outcome if the call is still `expect`; whether this worker did.
+
+        A database outage propagates: the caller keeps the outcome and tries again later. Any
+        other failure (the database refused the row, the answer could not be read) is logged
+        and the call ends `failed` with the reason, so the provider never runs it again."""
+        try:
+            return await self._record(row, outcome, expect, job_id, owner)
+        except Exception as exc:
+            if database_outage(exc):
+                raise
+            reason = type(exc).__name__
+            log.warning(
+                "batch: could not record the outcome of call %s (%s: %s); it ends failed",
+                row.id,
+                reason,
+                str(exc).splitlines()[0][:300] if str(exc) else "",
+            )
+            error = OutcomeUnrecorded(
+                f"the gateway could not record the provider's answer ({reason}); "
+                "the call was not run again"
+            )
+            return await self._record(row, Outcome("errored", error=error), expect, job_id, owner)
+
+    async def _record(
+        self, row: Row[Any], outcome: Outcome, expect: str, job_id: str | None, owner: str | None
+    ) -> bool:
         call, status, response = self._apply(row, outcome)
+        if call.error:  # stored, and shown to the caller: no provider secret in it
+            call.error = self.redactor.text(call.error)
         call.finished_at = datetime.now(UTC)
         if costing.needs_tokenizer(call):
             ledger_row = await asyncio.to_thread(self._ledger_row, call)
@@ -108,7 +138,7 @@ class Finisher:
         if outcome.kind == "succeeded":
             try:
                 payload = self._reply(row).whole(outcome.body, call.meter)
-                return call, COMPLETED, orjson.loads(payload)
+                return call, COMPLETED, self._stored(payload)
             except (GatewayError, orjson.JSONDecodeError) as exc:
                 error = (
                     exc
@@ -122,11 +152,16 @@ class Finisher:
         elif outcome.kind == "cancelled":
             error = CallCancelled("the batch was cancelled before this call ran")
             call.cancel("explicit", None)
-            return call, CANCELLED, orjson.loads(shape.body(error))
+            return call, CANCELLED, self._stored(shape.body(error))
         error = error or UpstreamError("the provider reported no result for this call")
         call.fail(error.status, error.message)
         status = EXPIRED if outcome.kind == "expired" else FAILED
-        return call, status, orjson.loads(shape.body(error))
+        return call, status, self._stored(shape.body(error))
+
+    def _stored(self, body: bytes) -> Any:
+        """The response as the ledger keeps it: parsed, with every provider secret masked
+        (an upstream that echoes its key in a result must not get it into a record)."""
+        return orjson.loads(self.redactor.bytes(body))
 
     def _reply(self, row: Row[Any]) -> Any:
         provider = self.providers.get(row.provider)

@@ -11,12 +11,12 @@ racing for one call exactly one changes it; the other sees no row and leaves the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Row, case, func, select, update
 
+from gateway.batch.clock import database_now
 from gateway.batch.queue import Lane
 from gateway.batch.tables import batch_calls
 from gateway.ledger.database import Database, now
@@ -33,6 +33,7 @@ class CallStore:
     def __init__(self, database: Database) -> None:
         self.database = database
         self.engine = database.engine
+        self.now = database_now(self.engine)  # leases and delivery times: the database's clock
 
     async def insert(self, rows: Sequence[dict[str, Any]]) -> None:
         await self.database.ensure_ready()
@@ -87,7 +88,7 @@ class CallStore:
             .values(
                 status=RUNNING,
                 owner=owner,
-                lease_until=time.time() + lease,
+                lease_until=self.now + lease,
                 attempts=c.attempts + 1,
                 updated_at=now(),
             )
@@ -107,11 +108,12 @@ class CallStore:
         async with self.engine.begin() as conn:
             return list(await conn.execute(statement))
 
-    async def extend_leases(self, owner: str, lease: float) -> None:
+    async def extend_leases(self, owner: str, lease: float, call_ids: Sequence[str]) -> None:
+        """Renew the leases of the calls `owner` is running now (not of any it gave up on)."""
         statement = (
             update(batch_calls)
-            .where(c.owner == owner, c.status == RUNNING)
-            .values(lease_until=time.time() + lease)
+            .where(c.id.in_(list(call_ids)), c.owner == owner, c.status == RUNNING)
+            .values(lease_until=self.now + lease)
         )
         async with self.engine.begin() as conn:
             await conn.execute(statement)
@@ -120,7 +122,7 @@ class CallStore:
         """Running calls whose worker stopped renewing its lease (it died) -> queued."""
         statement = (
             update(batch_calls)
-            .where(c.status == RUNNING, c.lease_until < time.time())
+            .where(c.status == RUNNING, c.lease_until < self.now)
             .values(status=QUEUED, owner=None, lease_until=None, updated_at=now())
             .returning(c.id, c.provider, c.model)
         )
@@ -178,7 +180,7 @@ class CallStore:
                 finished_at=now(),
                 updated_at=now(),
                 delivery=case((c.callback_url.is_not(None), "pending"), else_=None),
-                next_delivery_at=case((c.callback_url.is_not(None), time.time()), else_=None),
+                next_delivery_at=case((c.callback_url.is_not(None), self.now), else_=None),
             )
         )
         async with self.engine.begin() as conn:
@@ -193,7 +195,7 @@ class CallStore:
     async def due_deliveries(self, limit: int = 20) -> list[Row[Any]]:
         query = (
             select(batch_calls)
-            .where(c.delivery == "pending", c.next_delivery_at <= time.time())
+            .where(c.delivery == "pending", c.next_delivery_at <= self.now)
             .order_by(c.next_delivery_at)
             .limit(limit)
         )
@@ -205,21 +207,22 @@ class CallStore:
         statement = (
             update(batch_calls)
             .where(c.id == call_id, c.delivery == "pending", c.next_delivery_at == seen)
-            .values(next_delivery_at=time.time() + hold)
+            .values(next_delivery_at=self.now + hold)
         )
         async with self.engine.begin() as conn:
             return (await conn.execute(statement)).rowcount == 1
 
     async def record_delivery(
-        self, call_id: str, state: str, attempts: int, next_at: float | None, error: str | None
+        self, call_id: str, state: str, attempts: int, retry_in: float | None, error: str | None
     ) -> None:
+        """A delivery's outcome; `retry_in` seconds from now for another try (None: no more)."""
         statement = (
             update(batch_calls)
             .where(c.id == call_id)
             .values(
                 delivery=state,
                 delivery_attempts=attempts,
-                next_delivery_at=next_at,
+                next_delivery_at=None if retry_in is None else self.now + retry_in,
                 delivery_error=error,
             )
         )

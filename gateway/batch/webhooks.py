@@ -6,6 +6,11 @@ trust it: `X-Gateway-Signature: sha256=<hex>` is HMAC-SHA256, keyed by `callback
 A delivery that fails (no 2xx, or no answer within 10 s) is retried after 1, 2, 4, ... seconds
 (at most 10 minutes apart) until `callback_max_attempts`; the state is in the database, so a
 restarted worker carries on where the last one stopped.
+
+Before every delivery the URL is checked again against the allowlist of the moment, and a host
+name is resolved and each of its addresses checked (`allowlist`); the POST then goes to the
+address that was checked (the name kept for `Host` and TLS), so a second DNS answer cannot send
+it elsewhere. Redirects are not followed. A refused delivery ends `failed` with the reason.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,7 +28,10 @@ import orjson
 from sqlalchemy import Row
 
 from gateway import __version__
+from gateway.batch.allowlist import DEFAULT_PORTS, Address, Allowlist, CallbackRefused, Target
 from gateway.batch.store import CallStore
+
+log = logging.getLogger("gateway.batch")
 
 SIGNATURE_HEADER = "x-gateway-signature"
 TIMESTAMP_HEADER = "x-gateway-timestamp"
@@ -69,12 +78,14 @@ class Deliverer:
         store: CallStore,
         describe: Callable[[str], Awaitable[dict[str, Any] | None]],
         http: httpx.AsyncClient,
+        allowlist: Allowlist,
     ) -> None:
         self.secret = secret
         self.max_attempts = max_attempts
         self.store = store
         self.describe = describe
         self.http = http
+        self.allowlist = allowlist
 
     async def run(self) -> None:
         """Deliver every callback that is due (each claimed by one worker)."""
@@ -88,19 +99,30 @@ class Deliverer:
     async def _deliver(self, row: Row[Any]) -> None:
         record = await self.describe(row.id)
         attempts = row.delivery_attempts + 1
-        error = await self._post(row.callback_url, row.id, orjson.dumps(record))
+        refused = False
+        try:
+            error = await self._post(row.callback_url, row.id, orjson.dumps(record))
+        except CallbackRefused as exc:
+            log.warning("batch: callback of call %s refused: %s", row.id, exc.reason)
+            error, refused = f"refused: {exc.reason}", True
         if error is None:
-            state, next_at = "delivered", None
-        elif attempts >= self.max_attempts or self.secret is None:
-            state, next_at = "failed", None
+            state, retry_in = "delivered", None
+        elif refused or attempts >= self.max_attempts:
+            state, retry_in = "failed", None
         else:
-            state, next_at = "pending", time.time() + retry_pause(attempts)
-        await self.store.record_delivery(row.id, state, attempts, next_at, error)
+            state, retry_in = "pending", retry_pause(attempts)
+        await self.store.record_delivery(row.id, state, attempts, retry_in, error)
 
     async def _post(self, url: str, call_id: str, body: bytes) -> str | None:
-        """None once the receiver answered 2xx, else what went wrong."""
+        """None once the receiver answered 2xx, else what went wrong (worth another try);
+        raises CallbackRefused for what no retry can change."""
         if self.secret is None:
-            return "callbacks are disabled: no callback_secret is configured"
+            raise CallbackRefused("callbacks are disabled: no callback_secret is configured")
+        target = self.allowlist.check(url)
+        try:
+            addresses = await self.allowlist.resolve(target)
+        except OSError as exc:
+            return str(exc)[:300]
         timestamp = int(time.time())
         headers = {
             "content-type": "application/json",
@@ -109,10 +131,31 @@ class Deliverer:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: signature(self.secret, timestamp, body),
         }
+        request_url, extensions = pinned(target, addresses[0], headers)
         try:
-            response = await self.http.post(url, content=body, headers=headers, timeout=TIMEOUT)
+            response = await self.http.post(
+                request_url, content=body, headers=headers, timeout=TIMEOUT, extensions=extensions
+            )
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         if 200 <= response.status_code < 300:
             return None
+        if 300 <= response.status_code < 400:
+            raise CallbackRefused(
+                f"the receiver answered HTTP {response.status_code}; redirects are not followed"
+            )
         return f"the receiver answered HTTP {response.status_code}"
+
+
+def pinned(
+    target: Target, address: Address, headers: dict[str, str]
+) -> tuple[httpx.URL, dict[str, Any]]:
+    """The URL with its host name replaced by the checked address; `Host` (added to
+    `headers`) and, for https, the TLS server name stay the name."""
+    url = httpx.URL(target.url)
+    if target.literal is not None:
+        return url, {}
+    default = DEFAULT_PORTS[target.scheme]
+    headers["host"] = target.host if target.port == default else f"{target.host}:{target.port}"
+    extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+    return url.copy_with(host=str(address)), extensions

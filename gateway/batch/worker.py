@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Row
 
+from gateway.batch.allowlist import Allowlist
 from gateway.batch.emulated import EmulatedLane
 from gateway.batch.gathering import Gatherer
 from gateway.batch.jobs import JobStore
@@ -92,8 +93,9 @@ class BatchWorker:
         self.emulated = EmulatedLane(self)
         self.http = httpx.AsyncClient(follow_redirects=False)
         secret = settings.callback_secret.get_secret_value() if settings.callback_secret else None
+        allowlist = Allowlist(settings.callback_allowed_hosts, settings.callback_allow_private)
         self.deliverer = Deliverer(
-            secret, settings.callback_max_attempts, self.store, self.describe, self.http
+            secret, settings.callback_max_attempts, self.store, self.describe, self.http, allowlist
         )
         self.gatherer = Gatherer(database, self.store, self.finisher)
         self._tasks: list[asyncio.Task[None]] = []
@@ -198,8 +200,9 @@ class BatchWorker:
         await self.native.recover()
 
     async def _heartbeat(self) -> None:
-        if self.emulated.busy:
-            await self.store.extend_leases(self.owner, self.lease)
+        running = list(self.emulated.running)
+        if running:
+            await self.store.extend_leases(self.owner, self.lease, running)
         await self.jobs.extend_leases(self.owner, self.lease)
         held = self.native.packer.entries()
         if held:

@@ -38,16 +38,17 @@ def upstream_failures(provider: Provider) -> Iterator[None]:
 
 
 def error_from_response(provider: Provider, status: int, body: bytes, headers: Any) -> GatewayError:
-    """An error status from the provider, passed through in a vendor-neutral form."""
-    message, kind, code, param = _parse_error_body(body)
-    message = provider.scrub(message or f"provider {provider.name!r} answered HTTP {status}")
+    """An error status from the provider, passed through in a vendor-neutral form; every field
+    kept is scrubbed of the provider's key (an upstream may echo it in any of them)."""
+    message, kind, code, param = (_scrubbed(provider, v) for v in _parse_error_body(body))
+    message = message or f"provider {provider.name!r} answered HTTP {status}"
     if status in (401, 403):
         return UpstreamError(
             f"provider {provider.name!r} rejected the gateway's credentials (HTTP {status})",
             code="upstream_auth_failed",
         )
     if status == 429:
-        retry_after = headers.get("retry-after") if headers is not None else None
+        retry_after = _scrubbed(provider, headers.get("retry-after") if headers else None)
         extra = {"retry-after": retry_after} if retry_after else None
         return RateLimited(message, headers=extra)
     if status == 529:
@@ -70,14 +71,16 @@ def stream_error(provider: Provider, payload: Any) -> UpstreamError:
         text = str(error) if error else "the provider reported an error"
         return UpstreamError(provider.scrub(text))
     message = provider.scrub(str(error.get("message") or "the provider reported an error"))
-    kind = _str(error.get("type")) or _GEMINI_TYPES.get(str(error.get("status")))
+    kind = _scrubbed(provider, _str(error.get("type"))) or _GEMINI_TYPES.get(
+        str(error.get("status"))
+    )
     status = _STREAM_STATUS.get(kind or "", 502)
-    code = error.get("code")
     return UpstreamStatus(
         message,
         status=status,
         type=kind or "upstream_error",
-        code=None if code is None else str(code),
+        code=_scrubbed(provider, _str(error.get("code"))),
+        param=_scrubbed(provider, _str(error.get("param"))),
     )
 
 
@@ -125,3 +128,7 @@ def _parse_error_body(body: bytes) -> tuple[str | None, str | None, str | None, 
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _scrubbed(provider: Provider, value: str | None) -> str | None:
+    return None if value is None else provider.scrub(value)

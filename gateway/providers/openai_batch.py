@@ -68,7 +68,9 @@ async def poll_batch(provider: Provider, session: aiohttp.ClientSession, job_id:
                 _item(line) for line in jsonl(await fetch(session, provider, "GET", url, headers))
             ]
     errors = ((batch.get("errors") or {}).get("data") or [{}])[0]
-    return BatchPoll(status, status, items, errors.get("message"))  # type: ignore[arg-type]
+    reason = errors.get("message")
+    reason = None if reason is None else provider.scrub(str(reason))  # stored with the job
+    return BatchPoll(status, status, items, reason)  # type: ignore[arg-type]
 
 
 async def find_batch(provider: Provider, session: aiohttp.ClientSession, tag: str) -> str | None:

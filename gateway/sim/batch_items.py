@@ -8,6 +8,7 @@ import orjson
 
 from gateway.sim.batch_job import ItemResult
 from gateway.sim.directive import DirectiveError, Plan
+from gateway.sim.echo import echo_body, echoing
 from gateway.sim.errors import INJECTED, SimError, bad_request, error_payload, status_for
 from gateway.sim.exchange import Exchange
 from gateway.sim.files import new_id
@@ -27,17 +28,19 @@ def answer_item(
     except (BadRequest, DirectiveError) as exc:
         return failed_item(dialect.api, custom_id, request_id, bad_request(str(exc)))
     plan = call.plan
+    key = dialect.api_key(ex) if plan.echo_key else None
     if plan.error is not None:
         error = INJECTED["500" if plan.error in CUT_SHORT else plan.error]
-        return failed_item(dialect.api, custom_id, request_id, error, plan)
+        return failed_item(dialect.api, custom_id, request_id, echoing(error, key), plan)
     if state.batches.injects_failure():
-        return failed_item(dialect.api, custom_id, request_id, INJECTED["500"], plan)
+        error = echoing(INJECTED["500"], key)
+        return failed_item(dialect.api, custom_id, request_id, error, plan)
     call.stream = False
     answer = dialect.answer(state, call)
     return ItemResult(
         custom_id,
         200,
-        answer.whole(),
+        echo_body(answer.whole(), key),
         request_id,
         input_tokens=call.input_tokens,
         output_tokens=answer.units,

@@ -8,10 +8,11 @@ from gateway.sim.options import SimOptions
 
 ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall"})
 INT_KEYS = frozenset(
-    {"tokens", "error_after", "tool_calls", "usage", "batch_expire", "cached", "cache_write"}
+    {"tokens", "error_after", "tool_calls", "usage", "batch_expire", "cached", "cache_write",
+     "echo_key"}
 )
 FLOAT_KEYS = frozenset({"ttft_ms", "tps", "batch_delay_ms"})
-FLAG_KEYS = frozenset({"usage", "batch_expire"})
+FLAG_KEYS = frozenset({"usage", "batch_expire", "echo_key"})
 
 
 class DirectiveError(ValueError):
@@ -22,7 +23,7 @@ class DirectiveError(ValueError):
 class Plan:
     """How one request should be answered: timing, length, failure, tool calls, batch timing,
     and prompt tokens reported as read from (`cached`) or written to (`cache_write`) a prompt
-    cache, on top of the prompt's own words."""
+    cache, on top of the prompt's own words; and whether to echo the request's key."""
 
     ttft: float
     tps: float
@@ -36,6 +37,7 @@ class Plan:
     batch_expire: bool = False
     cached: int = 0
     cache_write: int = 0
+    echo_key: bool = False  # answer with the request's API key in it (`gateway.sim.echo`)
 
 
 def default_plan(options: SimOptions) -> Plan:

@@ -21,6 +21,7 @@ class SimError:
     anthropic_type: str
     gemini_status: str
     message: str
+    echo: str | None = None  # the request's key, echoed in OpenAI's `param` and `code`
 
 
 INJECTED: dict[str, SimError] = {
@@ -76,8 +77,8 @@ def error_payload(api: str, error: SimError) -> dict[str, object]:
         "error": {
             "message": error.message,
             "type": error.openai_type,
-            "param": None,
-            "code": error.openai_code,
+            "param": error.echo,
+            "code": error.echo or error.openai_code,
         }
     }
 

@@ -9,6 +9,7 @@ import orjson
 
 from gateway.sim.call import Answer, Call
 from gateway.sim.directive import DirectiveError
+from gateway.sim.echo import EchoAnswer, echoing
 from gateway.sim.errors import INJECTED, UNAUTHORIZED, SimError, bad_request, error_response
 from gateway.sim.exchange import ClientGone, Exchange
 from gateway.sim.pacing import Clock, stream_answer, whole_answer
@@ -62,12 +63,15 @@ async def _serve(
         return await fail(ex, dialect.api, record, call)
     plan = call.plan
     record.error = plan.error
+    key = record.api_key if plan.echo_key else None
     if plan.error is None and state.injects_failure():
         record.error = "500"
-        return await fail(ex, dialect.api, record, INJECTED["500"])
+        return await fail(ex, dialect.api, record, echoing(INJECTED["500"], key))
     if plan.error is not None and plan.error not in ("mid_stream", "stall"):
-        return await fail(ex, dialect.api, record, INJECTED[plan.error])
+        return await fail(ex, dialect.api, record, echoing(INJECTED[plan.error], key))
     answer = dialect.answer(state, call)
+    if key is not None:
+        answer = EchoAnswer(answer, dialect.api, key)
     clock = Clock(plan, arrived, record.started_at)
     if call.stream:
         record.status_code = 200
@@ -77,7 +81,7 @@ async def _serve(
     if not await whole_answer(ex, answer, plan, clock, record):
         return
     if plan.error == "mid_stream":
-        return await fail(ex, dialect.api, record, INJECTED["500"])
+        return await fail(ex, dialect.api, record, echoing(INJECTED["500"], key))
     record.status_code = 200
     await ex.respond(200, answer.whole())
     record.completed = True

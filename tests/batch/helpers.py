@@ -31,7 +31,8 @@ SIM_ARGS = (
     "300",
 )
 ADMIN = {"authorization": "Bearer admin-secret"}
-HOOK_SECRET = "hook-secret"
+HOOK_SECRET = "hook-secret-of-the-tests"
+HOOK_PORT = free_port()  # the webhook receivers' port: allowed by its IP literal entry
 TERMINAL = ("completed", "failed", "cancelled", "expired")
 PRICE_IN, PRICE_OUT = 1.0, 2.0
 
@@ -42,6 +43,9 @@ def batch_config(
     """`tests.servers.gateway_config` plus a native, an emulated and an Anthropic batch lane."""
     config = gateway_config(sim_url, database_url=database_url)
     native = {"batch": "native", "batch_max_items": 50, "batch_max_wait": "200ms"}
+    for entry in config["providers"]:  # the simulator's Batch APIs (unset: emulated)
+        if entry["name"] in ("sim", "sim-anthropic"):
+            entry["batch"] = "native"
     config["providers"] += [
         {
             "name": "sim-batch",
@@ -111,7 +115,7 @@ def batch_config(
         batch_poll_max="500ms",
         batch_lease="2s",
         batch_reconcile_interval="500ms",
-        callback_allowed_hosts=["127.0.0.1"],
+        callback_allowed_hosts=[f"127.0.0.1:{HOOK_PORT}", f"localhost:{HOOK_PORT}"],
         callback_secret=HOOK_SECRET,
     )
     if redis_url:
@@ -282,9 +286,9 @@ class PrivateRedis:
 
 class Receiver:
     """A webhook receiver on loopback: answers each POST with the next status in `statuses`
-    (200 once they run out) and keeps what it got."""
+    (200 once they run out) and keeps what it got (a 3xx points elsewhere)."""
 
-    def __init__(self, statuses: Iterable[int] = ()) -> None:
+    def __init__(self, statuses: Iterable[int] = (), port: int = 0) -> None:
         self.statuses = list(statuses)
         self.received: list[tuple[dict[str, str], bytes, int]] = []
         receiver = self
@@ -297,6 +301,8 @@ class Receiver:
                     ({k.lower(): v for k, v in self.headers.items()}, body, status)
                 )
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("location", "http://127.0.0.1:9/elsewhere")
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"{}")
@@ -304,7 +310,7 @@ class Receiver:
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

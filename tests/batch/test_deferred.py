@@ -100,6 +100,14 @@ def test_a_queued_call_shows_its_status_to_its_workload_only(
             {"x-gateway-mode": "batch", "x-gateway-callback-url": "ftp://127.0.0.1/x"},
             "X-Gateway-Callback-Url",
         ),
+        (
+            {"x-gateway-mode": "batch", "x-gateway-callback-url": "http://[::1"},
+            "X-Gateway-Callback-Url",
+        ),
+        (
+            {"x-gateway-mode": "batch", "x-gateway-callback-url": "http://127.0.0.1:1/x"},
+            "X-Gateway-Callback-Url",
+        ),
     ],
 )
 def test_bad_routing_headers_are_400s_naming_the_header(

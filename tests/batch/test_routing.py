@@ -15,8 +15,15 @@ from gateway.errors import BadRequest
 def router(**extra: Any) -> Router:
     document = {
         "workloads": [{"name": "etl", "mode": "batch"}, {"name": "ui", "mode": "stream"}],
-        "callback_secret": "s",
-        "callback_allowed_hosts": ["hooks.example", "127.0.0.1:9000", "*.corp.example"],
+        "callback_secret": "a-secret-of-16-chars-or-more",
+        "callback_allowed_hosts": [
+            "hooks.example",
+            "alt.example:8443",
+            "127.0.0.1:9000",
+            "[::1]:9001",
+            "10.1.2.3",
+            "*.corp.example",
+        ],
         **extra,
     }
     return Router(build_settings(document, {}))
@@ -63,8 +70,13 @@ def test_an_unknown_mode_is_a_400_naming_the_header() -> None:
     "url",
     [
         "https://hooks.example/done",
-        "http://hooks.example:8080/x?y=1",
-        "http://127.0.0.1:9000/cb",
+        "http://hooks.example/x?y=1",  # an entry without a port: the scheme's default port
+        "https://hooks.example:443/done",
+        "https://alt.example:8443/x",
+        "http://127.0.0.1:9000/cb",  # a private address named by its own literal entry
+        "http://[::1]:9001/cb",
+        "http://[0:0::1]:9001/cb",
+        "http://10.1.2.3/cb",
         "https://a.corp.example/cb",
         "https://deep.a.corp.example/cb",
     ],
@@ -78,16 +90,35 @@ def test_allowed_callback_hosts(url: str) -> None:
     [
         "https://evil.example/x",
         "http://127.0.0.1:9001/cb",  # the allowed entry names port 9000
+        "http://hooks.example:8080/x",  # no port in the entry: 80 for http only
+        "https://hooks.example:8443/x",
+        "http://hooks.example:443/x",  # 443 is https's port, not http's
+        "https://alt.example/x",  # the entry names 8443
+        "http://10.1.2.3:8080/cb",
+        "https://a.corp.example:8443/cb",
         "https://corp.example/x",  # `*.corp.example` is subdomains only
         "https://hooks.example.evil.example/",
+        "http://127.0.0.2:9000/cb",
         "ftp://hooks.example/x",
         "not a url",
+        "http://[::1",  # malformed: urlsplit raises
+        "http://[::1]:9001:9001/x",
+        "http://hooks.example:99999/x",
+        "http://user:pw@hooks.example/x",
     ],
 )
 def test_other_callback_urls_are_a_400_naming_the_header(url: str) -> None:
     with pytest.raises(BadRequest) as caught:
         router().callback_url(scope(x_gateway_callback_url=url))
     assert caught.value.param == "X-Gateway-Callback-Url"
+
+
+def test_a_private_address_needs_its_own_literal_entry_or_callback_allow_private() -> None:
+    hosts = {"callback_allowed_hosts": ["hooks.example", "*.corp.example"]}
+    for url in ("http://127.0.0.1/x", "http://[::1]/x", "http://169.254.169.254/latest"):
+        with pytest.raises(BadRequest) as caught:
+            router(**hosts).callback_url(scope(x_gateway_callback_url=url))
+        assert caught.value.param == "X-Gateway-Callback-Url"
 
 
 def test_no_callback_header_means_no_callback_and_none_are_allowed_by_default() -> None:

@@ -9,12 +9,12 @@ import pytest
 from gateway.batch.webhooks import verify
 from tests.servers import ServerProcess
 
-from .helpers import HOOK_SECRET, Receiver, defer, record, wait_until
+from .helpers import HOOK_PORT, HOOK_SECRET, Receiver, defer, record, wait_until
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    hook = Receiver(statuses=[500])  # the first delivery fails
+    hook = Receiver(statuses=[500], port=HOOK_PORT)  # the first delivery fails
     yield hook
     hook.close()
 
@@ -52,3 +52,23 @@ def test_a_signed_callback_is_retried_until_delivered(
     callback = record(batch_gateway, call_id)["batch"]["callback"]
     assert callback["attempts"] == 2 and callback["url"] == receiver.url
     assert len(receiver.received) == 2  # never again once delivered
+
+
+def test_a_callback_to_a_name_resolving_to_a_private_address_is_refused_at_delivery(
+    batch_gateway: ServerProcess,
+) -> None:
+    hook = Receiver(port=HOOK_PORT)
+    try:
+        url = f"http://localhost:{HOOK_PORT}/hook"  # allowed by name: resolves to loopback
+        headers = {"x-gateway-callback-url": url}
+        call_id = defer(batch_gateway, "emu-gpt", "call me", headers=headers)
+        wait_until(
+            lambda: record(batch_gateway, call_id)["batch"]["callback"]["delivery"] == "failed",
+            20,
+            "the delivery to be refused",
+        )
+        callback = record(batch_gateway, call_id)["batch"]["callback"]
+        assert callback["attempts"] == 1 and "private address" in callback["error"]
+        assert hook.received == []
+    finally:
+        hook.close()
