@@ -18,6 +18,8 @@ from gateway.api import dashboard, ops, shapes
 from gateway.api import files as files_api
 from gateway.api import openai as openai_api
 from gateway.api.admin import router as admin_router
+from gateway.api.boundary import ErrorBoundary
+from gateway.api.limits import BodyLimits
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.config import Settings
 from gateway.defaults import SIM_MOUNT
@@ -65,9 +67,12 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.include_router(files_api.router)
     app.include_router(batches_api.router)
     _install_error_handlers(app)
+    # Added innermost first: ErrorBoundary > BodyLimits > (_SimulatorMount) > RequestId > app.
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:
         app.add_middleware(_SimulatorMount)
+    app.add_middleware(BodyLimits, settings=settings)
+    app.add_middleware(ErrorBoundary)
     return app
 
 
@@ -106,6 +111,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, GatewayError):  # FastAPI wraps body-read failures in a 400
+            return _error_response(request, exc.__cause__)
         if exc.status_code == 404:
             err: GatewayError = NotFound(f"no route {request.method} {request.url.path}")
         else:
@@ -113,16 +120,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             err.type = "invalid_request_error"
         return _error_response(request, err)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        err = GatewayError("the gateway hit an internal error; the call was not completed")
-        return _error_response(request, err)
-
 
 def _error_response(request: Request, err: GatewayError) -> Response:
     """An error in the caller's API shape: Anthropic's under /v1/messages, else OpenAI's."""
-    shape = shapes.ANTHROPIC if request.url.path.startswith("/v1/messages") else shapes.OPENAI
+    shape = shapes.for_path(request.url.path)
     return Response(shape.body(err), status_code=shape.status(err), headers=err.headers,
                     media_type="application/json")
 

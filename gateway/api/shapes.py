@@ -28,3 +28,8 @@ def _own_status(err: GatewayError) -> int:
 
 OPENAI = ErrorShape(_own_status, openai_error_bytes, openai_error_event)
 ANTHROPIC = ErrorShape(anthropic_status, anthropic_error_bytes, anthropic_error_event)
+
+
+def for_path(path: str) -> ErrorShape:
+    """The shape of a route's errors: Anthropic's under /v1/messages, else OpenAI's."""
+    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI

@@ -20,7 +20,7 @@ from gateway.batch.files import FileStore, file_object
 from gateway.batch.jsonl import ENDPOINTS, InvalidFile, Line, parse_lines
 from gateway.batch.records import new_call
 from gateway.batch.upstream import deferrable, prepare
-from gateway.errors import BadRequest, GatewayError, NotFound
+from gateway.errors import BadRequest, GatewayError, NotFound, PayloadTooLarge
 from gateway.ids import new_call_id, new_id
 from gateway.ledger.database import Database, now
 
@@ -31,7 +31,7 @@ WINDOW = "24h"
 MAX_METADATA = 16
 
 
-class FileTooLarge(BadRequest):
+class FileTooLarge(PayloadTooLarge):
     code = "file_too_large"
 
 
