@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from gateway.api.validation import validate_openai
+from gateway.api.validation import check_storable, validate_openai
 from gateway.auth import Identity
 from gateway.batch.batches import BatchStore, batch_object
 from gateway.batch.errors import unavailable_database
@@ -56,6 +56,7 @@ class BatchApi:
             raise BadRequest(
                 f"purpose: only 'batch' is supported, got {purpose!r}", param="purpose"
             )
+        check_storable(filename, "filename")
         limit = self.settings.batch_file_max_bytes
         if len(data) > limit:
             raise FileTooLarge(
@@ -186,8 +187,9 @@ def _create_fields(body: dict[str, Any]) -> tuple[str, str, dict[str, str] | Non
     file_id = body.get("input_file_id")
     if not isinstance(file_id, str) or not file_id:
         raise BadRequest("Missing required parameter: 'input_file_id'.", param="input_file_id")
+    check_storable(file_id, "input_file_id")  # looked up in the database
     endpoint = body.get("endpoint")
-    if endpoint not in ENDPOINTS:
+    if not isinstance(endpoint, str) or endpoint not in ENDPOINTS:
         raise BadRequest(
             f"endpoint: expected one of {', '.join(ENDPOINTS)}, got {endpoint!r}", param="endpoint"
         )
@@ -202,6 +204,7 @@ def _create_fields(body: dict[str, Any]) -> tuple[str, str, dict[str, str] | Non
         raise BadRequest(
             f"metadata: at most {MAX_METADATA} string keys and values", param="metadata"
         )
+    check_storable(metadata, "metadata")
     return endpoint, file_id, metadata
 
 

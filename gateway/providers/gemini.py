@@ -11,7 +11,7 @@ import orjson
 
 from gateway.config import ModelConfig
 from gateway.errors import BadRequest
-from gateway.providers.base import Provider, UpstreamRequest
+from gateway.providers.base import Provider, UpstreamRequest, json_body
 from gateway.providers.gemini_stream import GeminiParser, parse_generation
 from gateway.translate.refusal import refuse
 from gateway.translate.types import (
@@ -46,7 +46,7 @@ class GeminiProvider(Provider):
         headers = self.base_headers(call_id)
         if self._secret:
             headers["x-goog-api-key"] = self._secret
-        return UpstreamRequest(url, headers, orjson.dumps(generate_body(chat)))
+        return UpstreamRequest(url, headers, json_body(generate_body(chat)))
 
     def stream_parser(self) -> GeminiParser:
         return GeminiParser(self)

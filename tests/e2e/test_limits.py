@@ -27,7 +27,9 @@ LIMITS = {
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory: pytest.TempPathFactory, sim: ServerProcess) -> Iterator[ServerProcess]:
+def limited(
+    tmp_path_factory: pytest.TempPathFactory, sim: ServerProcess
+) -> Iterator[ServerProcess]:
     server = start_gateway(tmp_path_factory.mktemp("limits"), gateway_config(sim.url, **LIMITS))
     yield server
     server.stop()
