@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from gateway.sim.options import SimOptions
 
-ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall"})
+ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall", "odd_shape"})
 INT_KEYS = frozenset({"tokens", "error_after", "tool_calls", "usage", "batch_expire"})
 FLOAT_KEYS = frozenset({"ttft_ms", "tps", "batch_delay_ms"})
 FLAG_KEYS = frozenset({"usage", "batch_expire"})
