@@ -15,6 +15,7 @@ from gateway.api.openai import OpenAIEndpoint
 from gateway.app import create_app
 from gateway.config import build_settings
 from gateway.errors import PayloadTooLarge, RequestTimeout
+from gateway.ledger import NullLedger
 from tests.servers import gateway_config
 
 SETTINGS = build_settings(
@@ -146,7 +147,7 @@ async def test_nul_in_path_or_query_is_400(path: str, query: bytes, where: str) 
 
 def test_every_proxied_route_gets_the_proxy_limit() -> None:
     """A new raw proxy endpoint must be listed, or it would get the small limit."""
-    app = create_app(SETTINGS)
+    app = create_app(SETTINGS, NullLedger())
     proxied = {route.path for route in app.router.routes
                if isinstance(getattr(route, "app", None), OpenAIEndpoint | MessagesEndpoint)}
     assert proxied and proxied <= PROXY_PATHS
