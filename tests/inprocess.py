@@ -66,3 +66,7 @@ class InProcessApp:
         await self._outbox.get()
         if self._lifespan is not None:
             await self._lifespan
+        left = asyncio.all_tasks() - {asyncio.current_task()}  # e.g. a sweeper mid-sleep
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)

@@ -3,7 +3,8 @@
 A declared `content-length` over the route's limit is a 413 at once, without reading a byte;
 a body without one is counted as it arrives and `receive` itself raises at the limit (the
 endpoints render GatewayError; FastAPI's body-read HTTPException keeps it as its cause).
-While the body is being read each `receive()` waits at most `client_body_timeout` (408).
+While the body is being read each `receive()` waits at most about `client_body_timeout`
+(408); one sweeper task checks the waiting reads, so no request arms a timer of its own.
 Once the body is complete `receive` is the server's own again: the disconnect watcher waits
 on it for the whole call. A NUL in the path or query is a 400: no stored text may hold one.
 """
@@ -53,7 +54,7 @@ class BodyLimits:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.timeout = settings.client_body_timeout
+        self.slow = SlowBodies(settings.client_body_timeout)
         self.proxy = BodyLimit(settings.max_body_bytes, "max_body_bytes")
         self.files = BodyLimit(
             settings.batch_file_max_bytes + FORM_OVERHEAD, "batch_file_max_bytes", FileTooLarge
@@ -80,32 +81,81 @@ class BodyLimits:
         if declared is not None and declared.isdigit() and int(declared) > limit.bytes:
             await send_error(send, limit.exceeded(int(declared)), shapes.for_path(path))
             return
-        await self.app(scope, BoundedBody(receive, limit, self.timeout), send)
+        await self.app(scope, BoundedBody(receive, limit, self.slow), send)
+
+
+class SlowBodies:
+    """The body reads waiting on their client, and one sweeper task (alive while reads come
+    in) that cuts those waiting longer than `timeout`, give or take a tick."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.tick = min(max(timeout / 4, 0.005), 1.0)
+        self.waiting: dict[BoundedBody, float] = {}  # -> when it began to wait (loop time)
+        self.sweeper: asyncio.Task[None] | None = None
+
+    def begin(self, body: BoundedBody) -> None:
+        loop = asyncio.get_running_loop()
+        self.waiting[body] = loop.time()
+        if self.sweeper is None:
+            self.sweeper = loop.create_task(self._sweep(), name="slow-body-sweeper")
+
+    def end(self, body: BoundedBody) -> None:
+        self.waiting.pop(body, None)
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                await asyncio.sleep(self.tick)
+                if not self.waiting:
+                    return  # idle: the next read starts a new sweeper
+                started_before = loop.time() - self.timeout
+                for body, since in list(self.waiting.items()):
+                    if since <= started_before:
+                        body.expire()
+        finally:
+            self.sweeper = None
 
 
 class BoundedBody:
     """`receive`, counting and timing the body's pieces until the last one has arrived."""
 
-    __slots__ = ("receive", "limit", "timeout", "size", "complete")
+    __slots__ = ("receive", "limit", "slow", "size", "complete", "task", "expired")
 
-    def __init__(self, receive: Receive, limit: BodyLimit, timeout: float) -> None:
+    def __init__(self, receive: Receive, limit: BodyLimit, slow: SlowBodies) -> None:
         self.receive = receive
         self.limit = limit
-        self.timeout = timeout
+        self.slow = slow
         self.size = 0
         self.complete = False
+        self.task: asyncio.Task[object] | None = None
+        self.expired = False
+
+    def expire(self) -> None:
+        """The client took too long: cut the read (the task waits in `receive`)."""
+        self.slow.end(self)
+        if self.task is not None:
+            self.expired = True
+            self.task.cancel()
 
     async def __call__(self) -> Message:
         if self.complete:
             return await self.receive()
+        self.task = asyncio.current_task()
+        self.slow.begin(self)
         try:
-            async with asyncio.timeout(self.timeout):
-                message = await self.receive()
-        except TimeoutError:
+            message = await self.receive()
+        except asyncio.CancelledError:
+            if not self.expired:
+                raise
+            self.task.uncancel()  # type: ignore[union-attr]
             raise RequestTimeout(
-                f"the request body did not arrive within {self.timeout:g}s "
+                f"the request body did not arrive within {self.slow.timeout:g}s "
                 "(client_body_timeout)", headers=CLOSE,
             ) from None
+        finally:
+            self.slow.end(self)
         if message["type"] != "http.request":
             self.complete = True
             return message
