@@ -22,7 +22,9 @@ from gateway.api import models as models_api
 from gateway.api import openai as openai_api
 from gateway.api import responses as responses_api
 from gateway.api.admin import router as admin_router
+from gateway.api.boundary import ErrorBoundary
 from gateway.api.cors import CORSMiddleware
+from gateway.api.limits import BodyLimits
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.api.scrub import ScrubMiddleware
 from gateway.config import Settings
@@ -79,11 +81,14 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.include_router(batches_api.router)
     app.include_router(message_batches_api.router)
     _install_error_handlers(app)
+    # Added innermost first: ErrorBoundary > BodyLimits > (_SimulatorMount) > RequestId > app.
     app.add_middleware(RequestIdMiddleware)
     if settings.simulator:
         app.add_middleware(_SimulatorMount)
+    app.add_middleware(BodyLimits, settings=settings)
     if settings.cors_allowed_origins:  # preflights never reach the routes
         app.add_middleware(CORSMiddleware, origins=settings.cors_allowed_origins)
+    app.add_middleware(ErrorBoundary)
     app.add_middleware(ScrubMiddleware, redactor=Redactor(secrets_of(settings)))  # outermost
     return app
 
@@ -123,6 +128,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, GatewayError):  # FastAPI wraps body-read failures in a 400
+            return _error_response(request, exc.__cause__)
         if exc.status_code == 404:
             err: GatewayError = NotFound(f"no route {request.method} {request.url.path}")
         else:
@@ -130,19 +137,10 @@ def _install_error_handlers(app: FastAPI) -> None:
             err.type = "invalid_request_error"
         return _error_response(request, err)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> Response:
-        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        err = GatewayError("the gateway hit an internal error; the call was not completed")
-        return _error_response(request, err)
-
 
 def _error_response(request: Request, err: GatewayError) -> Response:
-    """An error in the caller's API shape: Anthropic's under /v1/messages, Gemini's under
-    /v1beta, else OpenAI's."""
-    path = request.url.path
-    api = "anthropic" if path.startswith("/v1/messages") else "openai"
-    shape = shapes.for_api("gemini" if path.startswith("/v1beta/") else api)
+    """An error in the caller's API shape (`shapes.for_path`)."""
+    shape = shapes.for_path(request.url.path)
     return Response(shape.body(err), status_code=shape.status(err), headers=err.headers,
                     media_type="application/json")
 

@@ -33,12 +33,15 @@ def _configure_logging(level: str, settings: Settings | None = None) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from gateway.api.protocol import protocol_for
+
     overrides = {"host": args.host, "port": args.port, "workers": args.workers,
                  "batch_worker": False if args.no_worker else None}
     settings = _settings(args, **overrides)
     _configure_logging(settings.log_level, settings)
     options = dict(
-        host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+        host=settings.host, port=settings.port, loop="uvloop",
+        http=protocol_for(settings),  # httptools, with bounds on the request head
         ws="none",  # the gateway serves no websocket routes
         log_level=settings.log_level, access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace,

@@ -225,6 +225,10 @@ class Settings(_Strict):
     callback_allow_private: bool = False  # deliver to private addresses a host name resolves to
     callback_max_attempts: int = Field(8, ge=1)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Slow or oversized requests (gateway/api/limits.py, gateway/api/protocol.py).
+    max_header_bytes: int = Field(64 * 1024, ge=1024)  # request line + headers; more -> 431
+    client_header_timeout: float = 10.0  # the request head must arrive within this -> 408
+    client_body_timeout: float = 30.0  # longest wait for the next piece of a body -> 408
     abort_on_disconnect: bool = True
     drain_max_concurrent: int = Field(64, ge=0)
     drain_timeout: float = 60.0
@@ -234,16 +238,20 @@ class Settings(_Strict):
     models: list[ModelConfig] = Field(default_factory=list)
     workloads: list[WorkloadConfig] = Field(default_factory=list)
 
-    _durations = field_validator("drain_timeout", "shutdown_grace", mode="before")(
-        parse_duration
-    )
+    _durations = field_validator(
+        "drain_timeout", "shutdown_grace", "client_header_timeout", "client_body_timeout",
+        mode="before",
+    )(parse_duration)
 
     _batch_durations = field_validator(
         "batch_lease", "batch_poll_interval", "batch_poll_max", "batch_reconcile_interval",
         mode="before",
     )(parse_duration)
 
-    @field_validator("batch_lease", "batch_poll_interval", "batch_reconcile_interval")
+    @field_validator(
+        "batch_lease", "batch_poll_interval", "batch_reconcile_interval",
+        "client_header_timeout", "client_body_timeout",
+    )
     @classmethod
     def _positive(cls, value: float) -> float:
         if value <= 0:

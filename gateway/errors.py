@@ -2,7 +2,9 @@
 
     GatewayError                      status, type, code, param
     ├── BadRequest                    400 invalid_request_error
-    │   └── PayloadTooLarge           413
+    │   ├── PayloadTooLarge           413
+    │   ├── RequestTimeout            408 the client sent its request too slowly
+    │   └── HeadersTooLarge           431
     ├── AuthenticationFailed          401
     ├── PermissionDenied              403
     ├── NotFound                      404
@@ -58,6 +60,16 @@ class BadRequest(GatewayError):
 class PayloadTooLarge(BadRequest):
     status = 413
     code = "request_too_large"
+
+
+class RequestTimeout(BadRequest):
+    status = 408
+    code = "request_timeout"
+
+
+class HeadersTooLarge(BadRequest):
+    status = 431
+    code = "request_headers_too_large"
 
 
 class AuthenticationFailed(GatewayError):
@@ -128,6 +140,7 @@ _ANTHROPIC_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "invalid_request_error",
     409: "invalid_request_error",
     413: "request_too_large",
     415: "invalid_request_error",

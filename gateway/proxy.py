@@ -7,6 +7,7 @@ in between)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -18,7 +19,7 @@ from gateway.api.asgi import JSON, send_chunk, send_response, start_stream
 from gateway.api.shapes import ErrorShape
 from gateway.calls import Call
 from gateway.config import Settings
-from gateway.errors import GatewayError, ShuttingDown
+from gateway.errors import GatewayError, ShuttingDown, UpstreamError
 from gateway.ledger.journal import Journal, NullJournal
 from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.errors import error_from_response, upstream_failures
@@ -26,6 +27,8 @@ from gateway.streaming.disconnect import ClientGone, DisconnectWatch
 from gateway.streaming.meter import Meter
 from gateway.streaming.relay import StreamConverter, relay_events
 from gateway.upstream import UpstreamPool
+
+log = logging.getLogger("gateway")
 
 
 class Reply(Protocol):
@@ -102,6 +105,11 @@ class Proxy:
             call.cancel(call.cancel_reason or "shutdown", None)  # "explicit": a cancel asked
             self.journal.end(call)
             await _end_for_shutdown(send, call, shape)
+        except Exception:
+            log.exception("call %s on provider %r failed unexpectedly", call.id, provider.name)
+            err = _unexpected(call)
+            call.fail(err.status, err.message)
+            await _end_with(send, call, shape, err)
         finally:
             provider.in_flight -= 1
             watch.stop()
@@ -191,8 +199,21 @@ class Proxy:
         self.journal.end(call)
 
 
+def _unexpected(call: Call) -> GatewayError:
+    """What an exception nothing mapped means: once the request was sent, everything left is
+    reading the provider's answer, so an answer of a shape the gateway cannot read is a 502."""
+    if call.meter.upstream_sent_at is not None:
+        return UpstreamError("the provider sent a response the gateway could not read")
+    return GatewayError("the gateway hit an internal error; the call was not completed")
+
+
 async def _end_for_shutdown(send: Send, call: Call, shape: ErrorShape) -> None:
     err = ShuttingDown("the gateway is shutting down; the call was cut short")
+    await _end_with(send, call, shape, err)
+
+
+async def _end_with(send: Send, call: Call, shape: ErrorShape, err: GatewayError) -> None:
+    """End the response with `err`: an error event if the stream started, else the error."""
     if call.streaming_started:
         await send_chunk(send, shape.stream_event(err))
         await send_chunk(send, b"", more=False)

@@ -7,27 +7,20 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from gateway.api.admin.deps import CallerIdentity, gateway_state
-from gateway.api.asgi import header, read_body
-from gateway.batch.batch_api import FileTooLarge
-from gateway.errors import BadRequest, PayloadTooLarge
+from gateway.api.asgi import header
+from gateway.errors import BadRequest
 from gateway.sim.multipart import MultipartError, parse_multipart
 
 router = APIRouter(prefix="/v1/files", include_in_schema=False)
-FORM_OVERHEAD = 64 * 1024  # multipart headers and boundaries around the file
 
 
 @router.post("")
 async def upload(request: Request, identity: CallerIdentity) -> dict[str, Any]:
-    """Multipart `file` and `purpose=batch`; the JSONL is checked line by line now."""
+    """Multipart `file` and `purpose=batch`; the JSONL is checked line by line now.
+
+    The form's size is bounded before it is read (`gateway.api.limits`, 413 file_too_large)."""
     api = gateway_state(request).batch.batch_api()
-    limit = api.settings.batch_file_max_bytes
-    try:
-        raw = await read_body(request.scope, request.receive, limit + FORM_OVERHEAD)
-    except PayloadTooLarge:
-        raise FileTooLarge(
-            f"the file is larger than the limit of {limit} bytes (batch_file_max_bytes)",
-            param="file",
-        ) from None
+    raw = await request.body()
     content_type = header(request.scope, b"content-type")
     try:
         parts = parse_multipart(raw, content_type.decode("latin-1") if content_type else None)

@@ -37,3 +37,11 @@ BY_API = {"openai": OPENAI, "anthropic": ANTHROPIC, "gemini": GEMINI}
 def for_api(api: str) -> ErrorShape:
     """The error shape of a caller's API (`openai`, `anthropic`, `gemini`)."""
     return BY_API.get(api, OPENAI)
+
+
+def for_path(path: str) -> ErrorShape:
+    """The shape of a route's errors: Gemini's under /v1beta and for `/v1/models/{m}:verb`,
+    Anthropic's under /v1/messages, else OpenAI's."""
+    if path.startswith("/v1beta/") or (path.startswith("/v1/models/") and ":" in path):
+        return GEMINI
+    return ANTHROPIC if path.startswith("/v1/messages") else OPENAI

@@ -9,21 +9,30 @@ import orjson
 from gateway.errors import BadRequest
 
 _NUMBER = (int, float)
-_COMMON: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "model": (str, "a string"),
-    "stream": (bool, "a boolean"),
-    "stream_options": (dict, "an object"),
-    "max_tokens": (int, "an integer"),
-    "max_completion_tokens": (int, "an integer"),
-    "n": (int, "an integer"),
-    "temperature": (_NUMBER, "a number"),
-    "top_p": (_NUMBER, "a number"),
-    "presence_penalty": (_NUMBER, "a number"),
-    "frequency_penalty": (_NUMBER, "a number"),
-    "user": (str, "a string"),
-    "stop": ((str, list), "a string or an array of strings"),
-    "tools": (list, "an array"),
-    "dimensions": (int, "an integer"),
+INT32_MAX = 2**31 - 1
+INT64 = (-(2**63), 2**63 - 1)
+# name -> (types, what to say, (lowest, highest) or None): ranges are those no provider accepts
+# beyond, so a call outside them is a 400 here instead of an upstream failure or overload.
+Rule = tuple[type | tuple[type, ...], str, tuple[float, float] | None]
+_TOKENS: Rule = (int, "an integer", (1, INT32_MAX))
+_COMMON: dict[str, Rule] = {
+    "model": (str, "a string", None),
+    "stream": (bool, "a boolean", None),
+    "stream_options": (dict, "an object", None),
+    "max_tokens": _TOKENS,
+    "max_completion_tokens": _TOKENS,
+    "max_output_tokens": _TOKENS,
+    "n": (int, "an integer", (1, 128)),
+    "temperature": (_NUMBER, "a number", (0, 2)),
+    "top_p": (_NUMBER, "a number", (0, 1)),
+    "presence_penalty": (_NUMBER, "a number", (-2, 2)),
+    "frequency_penalty": (_NUMBER, "a number", (-2, 2)),
+    "top_logprobs": (int, "an integer", (0, 20)),
+    "seed": (int, "an integer", INT64),
+    "user": (str, "a string", None),
+    "stop": ((str, list), "a string or an array of strings", None),
+    "tools": (list, "an array", None),
+    "dimensions": (int, "an integer", (1, 65536)),
 }
 _REQUIRED: dict[str, tuple[str, type | tuple[type, ...], str]] = {
     "chat": ("messages", list, "an array of messages"),
@@ -65,15 +74,20 @@ def validate_openai(route: str, body: dict[str, Any]) -> None:
         raise BadRequest("embeddings cannot be streamed", param="stream")
 
 
-def _check_types(
-    body: dict[str, Any], fields: dict[str, tuple[type | tuple[type, ...], str]]
-) -> None:
-    for name, (kinds, label) in fields.items():
-        value = body.get(name)
-        if value is None:
+def _check_types(body: dict[str, Any], fields: dict[str, Rule]) -> None:
+    """Types and ranges of the fields present (a dict lookup per field of the body)."""
+    for name, value in body.items():
+        rule = fields.get(name)
+        if rule is None or value is None:
             continue
+        kinds, label, bounds = rule
         if not isinstance(value, kinds) or (isinstance(value, bool) and kinds is not bool):
             raise BadRequest(f"'{name}' must be {label}, got {type(value).__name__}", param=name)
+        if bounds is not None and not bounds[0] <= value <= bounds[1]:  # type: ignore[operator]
+            raise BadRequest(
+                f"'{name}' must be between {bounds[0]} and {bounds[1]}, got {value!r}",
+                param=name,
+            )
 
 
 def _check_messages(messages: list[Any]) -> None:
@@ -87,18 +101,18 @@ def _check_messages(messages: list[Any]) -> None:
             )
 
 
-_ANTHROPIC: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "model": (str, "a string"),
-    "max_tokens": (int, "an integer"),
-    "stream": (bool, "a boolean"),
-    "system": ((str, list), "a string or an array of text blocks"),
-    "temperature": (_NUMBER, "a number"),
-    "top_p": (_NUMBER, "a number"),
-    "top_k": (int, "an integer"),
-    "stop_sequences": (list, "an array of strings"),
-    "tools": (list, "an array"),
-    "tool_choice": (dict, "an object"),
-    "metadata": (dict, "an object"),
+_ANTHROPIC: dict[str, Rule] = {
+    "model": (str, "a string", None),
+    "max_tokens": _TOKENS,
+    "stream": (bool, "a boolean", None),
+    "system": ((str, list), "a string or an array of text blocks", None),
+    "temperature": (_NUMBER, "a number", (0, 2)),  # Anthropic's own top is 1; others take 2
+    "top_p": (_NUMBER, "a number", (0, 1)),
+    "top_k": (int, "an integer", (0, INT32_MAX)),
+    "stop_sequences": (list, "an array of strings", None),
+    "tools": (list, "an array", None),
+    "tool_choice": (dict, "an object", None),
+    "metadata": (dict, "an object", None),
 }
 
 
@@ -124,25 +138,26 @@ def validate_anthropic(body: dict[str, Any]) -> None:
             )
 
 
-_RESPONSES: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "model": (str, "a string"),
-    "input": ((str, list), "a string or an array of items"),
-    "instructions": (str, "a string"),
-    "stream": (bool, "a boolean"),
-    "background": (bool, "a boolean"),
-    "store": (bool, "a boolean"),
-    "max_output_tokens": (int, "an integer"),
-    "temperature": (_NUMBER, "a number"),
-    "top_p": (_NUMBER, "a number"),
-    "tools": (list, "an array"),
-    "tool_choice": ((str, dict), "a string or an object"),
-    "parallel_tool_calls": (bool, "a boolean"),
-    "text": (dict, "an object"),
-    "reasoning": (dict, "an object"),
-    "metadata": (dict, "an object"),
-    "include": (list, "an array"),
-    "previous_response_id": (str, "a string"),
-    "user": (str, "a string"),
+_RESPONSES: dict[str, Rule] = {
+    "model": (str, "a string", None),
+    "input": ((str, list), "a string or an array of items", None),
+    "instructions": (str, "a string", None),
+    "stream": (bool, "a boolean", None),
+    "background": (bool, "a boolean", None),
+    "store": (bool, "a boolean", None),
+    "max_output_tokens": _TOKENS,
+    "temperature": (_NUMBER, "a number", (0, 2)),
+    "top_p": (_NUMBER, "a number", (0, 1)),
+    "top_logprobs": (int, "an integer", (0, 20)),
+    "tools": (list, "an array", None),
+    "tool_choice": ((str, dict), "a string or an object", None),
+    "parallel_tool_calls": (bool, "a boolean", None),
+    "text": (dict, "an object", None),
+    "reasoning": (dict, "an object", None),
+    "metadata": (dict, "an object", None),
+    "include": (list, "an array", None),
+    "previous_response_id": (str, "a string", None),
+    "user": (str, "a string", None),
 }
 
 
@@ -169,3 +184,40 @@ def validate_deferred_responses(body: dict[str, Any]) -> None:
     for name in ("previous_response_id", "background"):
         if body.get(name):
             raise BadRequest(f"'{name}' cannot be used in a batch", param=name)
+
+
+MAX_DEPTH = 254  # nesting levels; orjson, which re-encodes every body sent on, stops there
+
+
+def check_storable(value: Any, where: str = "") -> None:
+    """A value kept in the database (a deferred call, a batch line, metadata): no NUL character
+    in any string or key (Postgres text and jsonb refuse it) and at most MAX_DEPTH levels of
+    nesting. Raises BadRequest naming the field; a clean value costs one C-level encode."""
+    try:
+        if b"\\u0000" not in orjson.dumps(value):
+            return
+    except orjson.JSONEncodeError:
+        pass  # too deep (or not JSON at all): the walk below names where
+    found = _nul_at(value, where, 1)
+    if found is not None:
+        raise BadRequest(f"'{found or 'body'}' contains a NUL character (\\u0000)", param=found)
+
+
+def _nul_at(value: Any, where: str, depth: int) -> str | None:
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if not isinstance(value, dict | list):
+        return None
+    if depth > MAX_DEPTH:
+        raise BadRequest(
+            f"'{where or 'body'}' is nested more than {MAX_DEPTH} levels deep", param=where or None
+        )
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    for key, item in items:
+        path = f"{where}[{key}]" if isinstance(key, int) else (f"{where}.{key}" if where else key)
+        if isinstance(key, str) and "\x00" in key:
+            return path
+        found = _nul_at(item, path, depth + 1)
+        if found is not None:
+            return found
+    return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gateway.api.validation import validate_deferred_responses, validate_openai
+from gateway.api.validation import check_storable, validate_deferred_responses, validate_openai
 from gateway.auth import Identity
 from gateway.batch.batches import MESSAGES, WINDOW, BatchStore, batch_object, new_batch
 from gateway.batch.errors import unavailable_database
@@ -19,7 +19,7 @@ from gateway.batch.files import FileStore, file_object
 from gateway.batch.jsonl import ENDPOINTS, InvalidFile, Line, parse_lines
 from gateway.batch.records import new_call
 from gateway.batch.upstream import deferrable, prepare
-from gateway.errors import BadRequest, GatewayError, NotFound
+from gateway.errors import BadRequest, GatewayError, NotFound, PayloadTooLarge
 from gateway.ids import new_call_id, new_id
 from gateway.ledger.database import Database, now
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 MAX_METADATA = 16
 
 
-class FileTooLarge(BadRequest):
+class FileTooLarge(PayloadTooLarge):
     code = "file_too_large"
 
 
@@ -54,6 +54,7 @@ class BatchApi:
             raise BadRequest(
                 f"purpose: only 'batch' is supported, got {purpose!r}", param="purpose"
             )
+        check_storable(filename, "filename")
         limit = self.settings.batch_file_max_bytes
         if len(data) > limit:
             raise FileTooLarge(
@@ -181,8 +182,9 @@ def _create_fields(body: dict[str, Any]) -> tuple[str, str, dict[str, str] | Non
     file_id = body.get("input_file_id")
     if not isinstance(file_id, str) or not file_id:
         raise BadRequest("Missing required parameter: 'input_file_id'.", param="input_file_id")
+    check_storable(file_id, "input_file_id")  # looked up in the database
     endpoint = body.get("endpoint")
-    if endpoint not in ENDPOINTS:
+    if not isinstance(endpoint, str) or endpoint not in ENDPOINTS:
         raise BadRequest(
             f"endpoint: expected one of {', '.join(ENDPOINTS)}, got {endpoint!r}", param="endpoint"
         )
@@ -197,6 +199,7 @@ def _create_fields(body: dict[str, Any]) -> tuple[str, str, dict[str, str] | Non
         raise BadRequest(
             f"metadata: at most {MAX_METADATA} string keys and values", param="metadata"
         )
+    check_storable(metadata, "metadata")
     return endpoint, file_id, metadata
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from gateway.api.validation import check_storable
 from gateway.errors import BadRequest, GatewayError
 
 ENDPOINTS = {
@@ -102,6 +103,8 @@ def _line(number: int, raw: bytes, seen: set[str], check: Check) -> Line:
     if not isinstance(body, dict):
         raise LineError("missing 'body' (an object)")
     try:
+        check_storable(custom_id, "custom_id")
+        check_storable(body)  # stored with the call: no NUL, bounded nesting
         check(ENDPOINTS[url], body)
     except GatewayError as err:
         raise LineError(err.message) from None

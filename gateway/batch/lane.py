@@ -19,6 +19,7 @@ from starlette.types import Scope, Send
 
 from gateway.api.asgi import send_response
 from gateway.api.request_id import request_id
+from gateway.api.validation import check_storable
 from gateway.auth import Identity
 from gateway.batch.batch_api import BatchApi
 from gateway.batch.errors import BatchUnavailable, unavailable_database
@@ -74,6 +75,8 @@ class BatchLane:
         model, provider = self.state.resolve(body["model"])
         callback_url = self.router.callback_url(scope)
         headers = forwarded_headers(scope) if shape == "anthropic" else None
+        check_storable(body)  # it is stored: no NUL, bounded nesting (before the deep copy)
+        check_storable({"X-Gateway-Callback-Url": callback_url, **(headers or {})})
         body = deferrable(body)
         prepare(provider, model, shape, route, body, call_id, headers)  # a 400 now, not later
         row = new_call(

@@ -217,7 +217,7 @@ def row_for(
         "duration_ms": _ms(duration),
         "abort_latency_ms": _ms(call.abort_seconds),
         "cancel_reason": call.cancel_reason,
-        "error": call.error,
+        "error": call.error and call.error.replace("\x00", ""),  # an upstream's text: no NUL
         "key_id": call.identity.key_id,
         "created_at": call.created_at,
         "finished_at": finished,

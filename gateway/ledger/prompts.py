@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from gateway import tokens
-from gateway.content import texts
+from gateway.content import MAX_NESTING, texts
 
 # OpenAI's published estimate for chat: each message is wrapped in 3 tokens, a `name` adds 1,
 # and every reply is primed with 3 more.
@@ -35,8 +35,16 @@ def prompt_tokens(body: dict[str, Any] | None, model: str) -> int:
         total += _gemini_tokens(body, model)
     tools = body.get("tools") or body.get("functions")
     if tools:
-        total += tokens.count(orjson.dumps(tools).decode(), model)
+        total += _json_tokens(tools, model)
     return total
+
+
+def _json_tokens(value: Any, model: str) -> int:
+    """Tokens of `value` as JSON text; none for what cannot be encoded (nested too deep)."""
+    try:
+        return tokens.count(orjson.dumps(value).decode(), model)
+    except orjson.JSONEncodeError:
+        return 0
 
 
 def _chat_tokens(messages: list[Any], model: str) -> int:
@@ -49,13 +57,13 @@ def _chat_tokens(messages: list[Any], model: str) -> int:
             if key == "name" and isinstance(value, str):
                 total += TOKENS_PER_NAME + tokens.count(value, model)
             elif key == "tool_calls" and isinstance(value, list):
-                total += tokens.count(orjson.dumps(value).decode(), model)
+                total += _json_tokens(value, model)
             elif key in ("role", "content"):
                 total += sum(tokens.count(text, model) for text in texts(value))
     return total
 
 
-def _text_or_token_ids(value: Any, model: str) -> int:
+def _text_or_token_ids(value: Any, model: str, depth: int = 0) -> int:
     """A string, a list of strings, a list of token ids, or a list of token-id lists (or of
     Responses API input items)."""
     if isinstance(value, str):
@@ -63,10 +71,10 @@ def _text_or_token_ids(value: Any, model: str) -> int:
     if isinstance(value, dict):  # a Responses API input item
         pieces = [value.get("content"), value.get("arguments"), value.get("output")]
         return sum(tokens.count(text, model) for piece in pieces for text in texts(piece))
-    if isinstance(value, list):
+    if isinstance(value, list) and depth < MAX_NESTING:
         if all(isinstance(item, int) for item in value):
             return len(value)
-        return sum(_text_or_token_ids(item, model) for item in value)
+        return sum(_text_or_token_ids(item, model, depth + 1) for item in value)
     return 0
 
 

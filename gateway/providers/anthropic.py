@@ -11,7 +11,7 @@ from gateway.config import ModelConfig
 from gateway.errors import BadRequest
 from gateway.providers import anthropic_batch
 from gateway.providers.anthropic_stream import AnthropicParser, parse_message
-from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.providers.base import Provider, Route, UpstreamRequest, json_body
 from gateway.translate.refusal import refuse
 from gateway.translate.types import (
     ChatRequest,
@@ -49,7 +49,7 @@ class AnthropicProvider(Provider):
         return UpstreamRequest(
             self.endpoint("/v1/messages"),
             self._headers(call_id, client_headers),
-            orjson.dumps(body),
+            json_body(body),
         )
 
     def build_count_request(
@@ -72,7 +72,7 @@ class AnthropicProvider(Provider):
     ) -> UpstreamRequest:
         body = messages_body(chat, model.upstream_name)
         return UpstreamRequest(
-            self.endpoint("/v1/messages"), self._headers(call_id, None), orjson.dumps(body)
+            self.endpoint("/v1/messages"), self._headers(call_id, None), json_body(body)
         )
 
     def stream_parser(self) -> AnthropicParser:

@@ -20,7 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+import orjson
+
 from gateway.config import ModelConfig, ProviderConfig
+from gateway.errors import BadRequest
 from gateway.providers.metering import EventTracker, StreamParser, record_response
 from gateway.streaming.meter import Meter
 from gateway.streaming.sse import SSEEvent
@@ -41,6 +44,17 @@ Route = Literal[
     "gemini_embed",  # embedContent
     "gemini_batch_embed",  # batchEmbedContents
 ]
+
+
+def json_body(body: Any) -> bytes:
+    """An upstream request body as JSON; what orjson cannot encode (nesting deeper than 254
+    levels) came from the client, so it is the client's 400."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError as exc:
+        raise BadRequest(
+            f"the request body cannot be sent on: {exc} (it may nest at most 254 levels)"
+        ) from None
 
 
 @dataclass(slots=True)

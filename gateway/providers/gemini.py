@@ -14,7 +14,7 @@ import orjson
 
 from gateway.config import ModelConfig
 from gateway.errors import BadRequest
-from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.providers.base import Provider, Route, UpstreamRequest, json_body
 from gateway.providers.gemini_stream import GeminiParser, GeminiStream, parse_generation
 from gateway.streaming.meter import Meter
 from gateway.translate.refusal import refuse
@@ -91,7 +91,7 @@ class GeminiProvider(Provider):
         headers = self.base_headers(call_id)
         if self._secret:
             headers["x-goog-api-key"] = self._secret
-        return UpstreamRequest(url, headers, orjson.dumps(body))
+        return UpstreamRequest(url, headers, json_body(body))
 
     def build_chat_request(
         self, chat: ChatRequest, model: ModelConfig, *, call_id: str

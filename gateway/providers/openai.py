@@ -9,7 +9,7 @@ import orjson
 
 from gateway.config import ModelConfig
 from gateway.providers import openai_batch
-from gateway.providers.base import Provider, Route, UpstreamRequest
+from gateway.providers.base import Provider, Route, UpstreamRequest, json_body
 from gateway.providers.errors import stream_error
 from gateway.providers.openai_chat import (
     OpenAIChatParser,
@@ -60,7 +60,7 @@ class OpenAIProvider(Provider):
         return UpstreamRequest(
             url=self.config.base_url + _PATHS[route],
             headers=headers,
-            body=orjson.dumps(body),
+            body=json_body(body),
             strip_usage=strip_usage,
         )
 
@@ -96,7 +96,7 @@ class OpenAIProvider(Provider):
         headers = self.base_headers(call_id)
         if self._secret:
             headers["authorization"] = f"Bearer {self._secret}"
-        return UpstreamRequest(self.config.base_url + _PATHS["chat"], headers, orjson.dumps(body))
+        return UpstreamRequest(self.config.base_url + _PATHS["chat"], headers, json_body(body))
 
     def stream_parser(self) -> OpenAIChatParser:
         return OpenAIChatParser(self)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 from gateway.sim.options import SimOptions
 
-ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall"})
+ERRORS = frozenset({"429", "500", "503", "overloaded", "mid_stream", "stall", "odd_shape"})
 INT_KEYS = frozenset(
     {"tokens", "error_after", "tool_calls", "usage", "batch_expire", "cached", "cache_write",
      "echo_key"}

@@ -18,6 +18,7 @@ from gateway.sim.generation import BadRequest
 from gateway.sim.state import SimState
 
 DEFAULT_DIMENSIONS = 16
+MAX_DIMENSIONS = 65536  # no embedding model has more; a bigger ask is refused, not computed
 IMMEDIATE = Plan(ttft=0.0, tps=0.0, tokens=0)
 
 
@@ -63,7 +64,9 @@ class EmbeddingsDialect:
         plan = plan_for(IMMEDIATE, last if isinstance(last, str) else "")
         words = sum(len(i.split()) if isinstance(i, str) else len(i) for i in inputs)
         dimensions = body.get("dimensions")
-        if not isinstance(dimensions, int) or dimensions <= 0:
+        if isinstance(dimensions, int) and not 0 < dimensions <= MAX_DIMENSIONS:
+            raise BadRequest(f"'dimensions' must be between 1 and {MAX_DIMENSIONS}")
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool):
             dimensions = DEFAULT_DIMENSIONS
         model = body.get("model")
         model = model if isinstance(model, str) and model else "sim-embed"

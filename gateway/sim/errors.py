@@ -46,6 +46,19 @@ INJECTED: dict[str, SimError] = {
     ),
 }  # fmt: skip
 
+# `error=odd_shape`: HTTP 200 with JSON that does not fit the API (a count where a list goes),
+# whole or as the first event of a stream; a gateway must not record such a call completed.
+ODD_WHOLE = {
+    "openai": b'{"id":"odd","object":"chat.completion","choices":7,"data":7,"usage":7}',
+    "anthropic": b'{"id":"odd","type":"message","role":"assistant","content":7,"usage":7}',
+    "gemini": b'{"candidates":7,"usageMetadata":7}',
+}
+ODD_EVENT = {
+    "openai": b'data: {"id":"odd","object":"chat.completion.chunk","choices":7}\n\n',
+    "anthropic": b'event: message_start\ndata: {"type":"message_start","message":7}\n\n',
+    "gemini": b'data: {"candidates":7}\n\n',
+}
+
 UNAUTHORIZED = SimError(
     401, "invalid_request_error", "invalid_api_key", "authentication_error", "UNAUTHENTICATED",
     "Invalid API key (simulated)",

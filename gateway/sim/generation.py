@@ -10,7 +10,15 @@ import orjson
 from gateway.sim.call import Answer, Call
 from gateway.sim.directive import DirectiveError
 from gateway.sim.echo import EchoAnswer, echoing
-from gateway.sim.errors import INJECTED, UNAUTHORIZED, SimError, bad_request, error_response
+from gateway.sim.errors import (
+    INJECTED,
+    ODD_EVENT,
+    ODD_WHOLE,
+    UNAUTHORIZED,
+    SimError,
+    bad_request,
+    error_response,
+)
 from gateway.sim.exchange import ClientGone, Exchange
 from gateway.sim.pacing import Clock, stream_answer, whole_answer
 from gateway.sim.state import SimState
@@ -67,6 +75,8 @@ async def _serve(
     if plan.error is None and state.injects_failure():
         record.error = "500"
         return await fail(ex, dialect.api, record, echoing(INJECTED["500"], key))
+    if plan.error == "odd_shape":
+        return await answer_oddly(ex, dialect.api, call.stream, record)
     if plan.error is not None and plan.error not in ("mid_stream", "stall"):
         return await fail(ex, dialect.api, record, echoing(INJECTED[plan.error], key))
     answer = dialect.answer(state, call)
@@ -105,6 +115,16 @@ def _read_call(
         return bad_request(str(exc))
     record.model, record.stream, record.tag = call.model, call.stream, call.plan.tag
     return call
+
+
+async def answer_oddly(ex: Exchange, api: str, stream: bool, record: RequestRecord) -> None:
+    """HTTP 200 with a body that does not fit `api` (`error=odd_shape`)."""
+    record.status_code = 200
+    if stream:
+        await ex.open_stream()
+        await ex.end(ODD_EVENT[api])
+    else:
+        await ex.respond(200, ODD_WHOLE[api])
 
 
 async def fail(ex: Exchange, api: str, record: RequestRecord, error: SimError) -> None:

@@ -30,7 +30,10 @@ class CompletionsDialect:
     def read(self, state: SimState, ex: Exchange, body: dict[str, Any], call_id: int) -> Call:
         if "prompt" not in body:
             raise BadRequest("'prompt' is required")
-        text, words = completion_prompt(body.get("prompt"))
+        prompt = completion_prompt(body.get("prompt"))
+        if prompt is None:
+            raise BadRequest("'prompt' must be a string, strings, or token arrays")
+        text, words = prompt
         plan = plan_for(state.base_plan, text)
         stream = body.get("stream") is True
         model = oc.model_of(body)

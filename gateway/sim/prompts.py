@@ -32,19 +32,29 @@ def chat_prompt(messages: Any) -> tuple[str, int]:
     return last_text(messages, "content", ("user",)), words
 
 
-def completion_prompt(prompt: Any) -> tuple[str, int]:
-    """Text and word count of a completions `prompt` (a string, strings, or token arrays)."""
+def completion_prompt(prompt: Any) -> tuple[str, int] | None:
+    """Text and word count of a completions `prompt` (a string, strings, or token arrays);
+    None for anything else."""
     if isinstance(prompt, str):
         return prompt, len(prompt.split())
-    if isinstance(prompt, list) and prompt:
-        if all(isinstance(item, int) for item in prompt):
-            return "", len(prompt)
-        words = 0
-        for item in prompt:
-            words += len(item.split()) if isinstance(item, str) else len(item)
-        last = prompt[-1]
-        return (last if isinstance(last, str) else ""), words
-    return "", 0
+    if not isinstance(prompt, list) or not prompt:
+        return None
+    if all(_token(item) for item in prompt):
+        return "", len(prompt)
+    words = 0
+    for item in prompt:
+        if isinstance(item, str):
+            words += len(item.split())
+        elif isinstance(item, list) and all(_token(t) for t in item):
+            words += len(item)
+        else:
+            return None
+    last = prompt[-1]
+    return (last if isinstance(last, str) else ""), words
+
+
+def _token(item: Any) -> bool:
+    return isinstance(item, int) and not isinstance(item, bool)
 
 
 def anthropic_prompt(system: Any, messages: Any) -> tuple[str, int]:

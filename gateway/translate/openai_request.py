@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import BadRequest
-from gateway.translate.refusal import refuse
+from gateway.translate.refusal import refuse, strings, typed
 from gateway.translate.types import (
     ChatRequest,
     ImagePart,
@@ -76,7 +76,9 @@ def decode_chat(body: dict[str, Any], target: str) -> ChatRequest:
         stop=_stop(body.get("stop")),
         tools=_tools(body.get("tools") or [], target),
         tool_choice=_tool_choice(body.get("tool_choice"), target),
-        parallel_tool_calls=body.get("parallel_tool_calls"),
+        parallel_tool_calls=typed(
+            body.get("parallel_tool_calls"), bool, "parallel_tool_calls", "a boolean"
+        ),
         user=body.get("user"),
         presence_penalty=body.get("presence_penalty") or None,
         frequency_penalty=body.get("frequency_penalty") or None,
@@ -93,7 +95,9 @@ def include_usage(body: dict[str, Any]) -> bool:
 def _stop(stop: Any) -> list[str]:
     if stop is None:
         return []
-    return [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)]
+    if isinstance(stop, str):
+        return [stop]
+    return list(strings(stop, "stop"))
 
 
 def _messages(raw: list[dict[str, Any]], target: str) -> tuple[str | None, list[Message]]:
@@ -112,7 +116,8 @@ def _messages(raw: list[dict[str, Any]], target: str) -> tuple[str | None, list[
         elif role == "tool":
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str):
-                raise BadRequest(f"'{where}.tool_call_id' is required", param=where)
+                param = f"{where}.tool_call_id"
+                raise BadRequest(f"'{param}' is required (a string)", param=param)
             parts = _user_parts(content, where, target, images=False)
             messages.append(Message("user", [ToolResult(call_id, list(parts))]))
         else:
@@ -126,13 +131,14 @@ def _user_parts(content: Any, where: str, target: str, *, images: bool = True) -
     if content is None:
         return []
     if not isinstance(content, list):
-        raise BadRequest(f"'{where}.content' must be a string or an array", param=where)
+        param = f"{where}.content"
+        raise BadRequest(f"'{param}' must be a string or an array", param=param)
     parts: list[Any] = []
     for j, part in enumerate(content):
         param = f"{where}.content[{j}]"
         kind = part.get("type") if isinstance(part, dict) else None
-        if kind == "text" and isinstance(part.get("text"), str):
-            parts.append(TextPart(part["text"]))
+        if kind == "text":
+            parts.append(TextPart(_text(part, param)))
         elif kind == "image_url" and images:
             parts.append(_image(part.get("image_url"), param))
         else:
@@ -140,10 +146,17 @@ def _user_parts(content: Any, where: str, target: str, *, images: bool = True) -
     return parts
 
 
+def _text(part: dict[str, Any], param: str) -> str:
+    text = part.get("text")
+    if not isinstance(text, str):
+        raise BadRequest(f"'{param}.text' must be a string", param=f"{param}.text")
+    return text
+
+
 def _image(image: Any, param: str) -> ImagePart:
     url = image.get("url") if isinstance(image, dict) else image
     if not isinstance(url, str) or not url:
-        raise BadRequest(f"'{param}.image_url.url' is required", param=param)
+        raise BadRequest(f"'{param}.image_url.url' is required", param=f"{param}.image_url.url")
     if url.startswith("data:"):
         header, sep, data = url[5:].partition(",")
         media_type, _, encoding = header.partition(";")
@@ -158,29 +171,35 @@ def _assistant_parts(message: dict[str, Any], where: str, target: str) -> list[P
         if message.get(field) is not None:
             raise refuse(f"{where}.{field}", target)
     parts: list[Part] = []
-    content = message.get("content")
+    content = typed(message.get("content"), (str, list), f"{where}.content",
+                    "a string or an array")
+    refusal = typed(message.get("refusal"), str, f"{where}.refusal", "a string")
     if isinstance(content, list):
         for j, part in enumerate(content):
             text = part.get("text") or part.get("refusal") if isinstance(part, dict) else None
             if not isinstance(text, str):
                 raise refuse(f"{where}.content[{j}]", target, "only text parts are supported")
             parts.append(TextPart(text))
-    elif isinstance(content, str) and content:
+    elif content:
         parts.append(TextPart(content))
-    elif isinstance(message.get("refusal"), str):
-        parts.append(TextPart(message["refusal"]))
-    for j, call in enumerate(message.get("tool_calls") or ()):
-        function = call.get("function") if isinstance(call, dict) else None
-        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise BadRequest(f"'{where}.tool_calls[{j}].function' needs a name", param=where)
-        parts.append(
-            ToolCall(
-                str(call.get("id") or f"call_{j}"),
-                function["name"],
-                function.get("arguments") or "{}",
-            )
-        )
+    elif refusal is not None:
+        parts.append(TextPart(refusal))
+    calls = typed(message.get("tool_calls"), list, f"{where}.tool_calls", "an array")
+    for j, call in enumerate(calls or ()):
+        parts.append(_tool_call(call, f"{where}.tool_calls[{j}]", j))
     return parts
+
+
+def _tool_call(call: Any, where: str, index: int) -> ToolCall:
+    typed(call, dict, where, "an object")
+    function = call.get("function")
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        param = f"{where}.function.name"
+        raise BadRequest(f"'{param}' is required (a string)", param=param)
+    call_id = typed(call.get("id"), str, f"{where}.id", "a string")
+    arguments = typed(function.get("arguments"), str, f"{where}.function.arguments",
+                      "a string of JSON")
+    return ToolCall(call_id or f"call_{index}", function["name"], arguments or "{}")
 
 
 def _tools(tools: list[Any], target: str) -> list[Tool]:
@@ -189,10 +208,14 @@ def _tools(tools: list[Any], target: str) -> list[Tool]:
         if not isinstance(tool, dict) or tool.get("type", "function") != "function":
             raise refuse(f"tools[{i}].type", target, "only function tools can be translated")
         function = tool.get("function")
+        where = f"tools[{i}].function"
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
-            raise BadRequest(f"'tools[{i}].function.name' is required", param=f"tools[{i}]")
-        parameters = function.get("parameters") or {"type": "object", "properties": {}}
-        out.append(Tool(function["name"], function.get("description"), parameters))
+            raise BadRequest(f"'{where}.name' is required (a string)", param=f"{where}.name")
+        description = typed(function.get("description"), str, f"{where}.description",
+                            "a string")
+        parameters = typed(function.get("parameters"), dict, f"{where}.parameters", "an object")
+        out.append(Tool(function["name"], description,
+                        parameters or {"type": "object", "properties": {}}))
     return out
 
 
@@ -202,7 +225,8 @@ def _tool_choice(choice: Any, target: str) -> ToolChoice | None:
     if choice in ("auto", "none", "required"):
         return ToolChoice(choice)
     if isinstance(choice, dict) and choice.get("type") == "function":
-        name = (choice.get("function") or choice).get("name")  # chat's, or the Responses API's
+        function = choice.get("function", choice)  # chat's, or the Responses API's
+        name = function.get("name") if isinstance(function, dict) else None
         if isinstance(name, str):
             return ToolChoice("tool", name)
     raise refuse("tool_choice", target, f"{choice!r} is not supported")
@@ -215,7 +239,8 @@ def _response_format(value: Any, target: str) -> ResponseFormat | None:
     if kind == "json_object":
         return ResponseFormat("json_object")
     if kind == "json_schema":
-        schema = (value.get("json_schema") or {}).get("schema")
+        spec = typed(value.get("json_schema"), dict, "response_format.json_schema", "an object")
+        schema = (spec or {}).get("schema")
         if isinstance(schema, dict):
             return ResponseFormat("json_schema", schema)
     raise refuse("response_format", target, f"type {kind!r} is not supported")

@@ -210,8 +210,9 @@ def test_input_files_are_checked_line_by_line(batch_gateway: ServerProcess) -> N
     with pytest.raises(openai.BadRequestError, match="purpose"):
         c.files.create(file=("x.jsonl", orjson.dumps(line("a", "native-gpt"))), purpose="fine-tune")
     huge = b"\n".join(orjson.dumps(line(f"h{i}", "native-gpt", "x" * 200)) for i in range(40))
-    with pytest.raises(openai.BadRequestError) as caught:
+    with pytest.raises(openai.APIStatusError) as caught:
         c.files.create(file=("huge.jsonl", huge), purpose="batch")
+    assert caught.value.status_code == 413
     assert caught.value.code == "file_too_large"
     embeddings = upload(c, [line("e", "embed-test", url="/v1/embeddings")])
     with pytest.raises(openai.BadRequestError, match="line 1: url '/v1/embeddings' does not"):
