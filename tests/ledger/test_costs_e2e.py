@@ -85,7 +85,20 @@ def stored(url: str, ids: list[str]) -> dict[str, Any]:
     return asyncio.run(read())
 
 
-@pytest.mark.parametrize("max_tokens", [2**62, 2**40])
+def test_max_tokens_beyond_any_provider_is_refused_before_it_reaches_the_ledger(
+    live: tuple[ServerProcess, str],
+) -> None:
+    """2**62 once recorded $9.2 trillion and 2**40 overflowed int4: now a 400 naming it."""
+    for max_tokens in (2**62, 2**40):
+        with pytest.raises(openai.BadRequestError) as refused:
+            oai(live[0]).chat.completions.create(
+                model="full-test", max_tokens=max_tokens,
+                messages=[{"role": "user", "content": "hi"}],
+            )
+        assert refused.value.body["param"] == "max_tokens"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("max_tokens", [2**31 - 1, 10**6])
 def test_full_billing_of_a_huge_max_tokens_is_capped_and_lands(
     live: tuple[ServerProcess, str], max_tokens: int
 ) -> None:
