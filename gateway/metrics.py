@@ -58,6 +58,12 @@ OVERHEAD = Histogram(
     "gateway_overhead_seconds", "Request received -> upstream request sent (gateway's own time).",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05), registry=REGISTRY,
 )
+LOOP_LAG = Histogram(
+    "gateway_event_loop_lag_seconds", "How late the event loop ran a timer (every 50 ms): "
+    "time during which every call in the process waited.",
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
 # Under `--workers N` (multiprocess mode) gauges combine across processes: the queue depth is
 # a shared fact every worker reads (max), the ledger backlog is per process (sum of live ones).
 BATCH_QUEUE_DEPTH = Gauge(

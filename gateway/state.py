@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from gateway import heap
 from gateway.auth import Authenticator
 from gateway.batch.lane import BatchLane
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
 from gateway.errors import ModelNotFound
 from gateway.ledger import LedgerSink, NullLedger
+from gateway.loop_lag import LoopLagProbe
 from gateway.metrics import observe_call
 from gateway.providers import build_provider
 from gateway.providers.base import Provider
@@ -33,6 +35,7 @@ class GatewayState:
         self.pool = UpstreamPool()
         self.ledger: LedgerSink = ledger or NullLedger()
         self.ready = False
+        self.loop_lag = LoopLagProbe()
         self.shutting_down = False
         journal = getattr(self.ledger, "journal", None)  # the Ledger's; none without one
         self.proxy = Proxy(self.pool, settings, on_finish=self.finish_call, journal=journal)
@@ -53,11 +56,18 @@ class GatewayState:
     def finish_call(self, call: Call) -> None:
         call.finished_at = datetime.now(UTC)
         observe_call(call)
+        meter = call.meter
+        if call.status == "completed" and meter.prompt_tokens is not None and meter.has_usage:
+            # The provider counted everything: the body is not needed to cost the call, and
+            # the queued call holds far fewer objects for the garbage collector to walk.
+            call.request_body = None
         self.ledger.record(call)
 
     async def start(self) -> None:
         await self.ledger.start()
         await self.batch.start()
+        self.loop_lag.start()
+        heap.settle()
         self.ready = True
 
     def begin_shutdown(self) -> None:
@@ -73,6 +83,7 @@ class GatewayState:
 
     async def close(self) -> None:
         self.ready = False
+        self.loop_lag.stop()
         await self.background.close()
         await self.batch.close()
         await self.pool.close()

@@ -16,12 +16,14 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from gateway.config import Settings
+from gateway.ledger.call_insert import CallInsert
 from gateway.ledger.models import calls, workloads
 from gateway.ledger.schema import upgrade_in_child
 
 log = logging.getLogger("gateway.ledger")
 
 CONNECT_TIMEOUT = 5.0
+INSERT_SLICE = 200  # rows per INSERT statement: ~1-2 ms of parameter work on the event loop
 
 
 class DatabaseUnavailable(Exception):
@@ -100,6 +102,7 @@ class Database:
         self.engine = engine or build_engine(self.url)
         self._ready = False
         self._ready_lock = asyncio.Lock()
+        self._call_insert: CallInsert | None = None
 
     @property
     def dialect(self) -> str:
@@ -145,12 +148,18 @@ class Database:
         return insert_for(self.engine, calls).on_conflict_do_nothing(index_elements=["id"])
 
     async def write_calls(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ledger rows; a row whose id is already there is skipped (idempotent)."""
+        """Insert ledger rows; a row whose id is already there is skipped (idempotent).
+
+        One transaction, one statement per `INSERT_SLICE` rows: preparing parameters runs on
+        the event loop, so a slice bounds how long it holds the loop."""
         if not rows:
             return
         await self.ensure_ready()
+        if self._call_insert is None:
+            self._call_insert = CallInsert(self.insert_calls(), self.engine.dialect)
         async with self.engine.begin() as conn:
-            await conn.execute(self.insert_calls(), list(rows))
+            for start in range(0, len(rows), INSERT_SLICE):
+                await self._call_insert.execute(conn, rows[start : start + INSERT_SLICE])
 
     async def close(self) -> None:
         await self.engine.dispose()

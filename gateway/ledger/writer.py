@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.ledger")
 
+METER_SLICE = 64  # calls costed on the event loop between two chances for requests to run
+
 
 class Spool(Protocol):
     name: str
@@ -196,12 +198,21 @@ class LedgerWriter:
         return rows
 
     async def _meter(self, batch: list[Call]) -> Rows:
-        """Rows for `batch`; a call that cannot be costed at all is kept as a dead letter."""
-        if any(_needs_tokenizer(call) for call in batch):
-            rows, letters = await asyncio.to_thread(self._rows, batch)
-        else:
-            rows, letters = self._rows(batch)
-            await asyncio.sleep(0)  # let requests run between metering and the insert
+        """Rows for `batch`; a call that cannot be costed at all is kept as a dead letter.
+
+        Calls the tokenizer must count are costed in a thread; the others on the event loop,
+        `METER_SLICE` at a time with requests served in between (a row takes ~20 us)."""
+        rows: Rows = []
+        letters: list[Letter] = []
+        counted = [call for call in batch if _needs_tokenizer(call)]
+        if counted:
+            rows, letters = await asyncio.to_thread(self._rows, counted)
+            batch = [call for call in batch if not _needs_tokenizer(call)]
+        for start in range(0, len(batch), METER_SLICE):
+            sliced_rows, sliced_letters = self._rows(batch[start : start + METER_SLICE])
+            rows += sliced_rows
+            letters += sliced_letters
+            await asyncio.sleep(0)
         await self._bury(letters)
         return rows
 

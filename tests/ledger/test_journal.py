@@ -41,7 +41,9 @@ def journal(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 def entries(path: Path) -> list[dict]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    """The entries written so far (the file is allocated ahead and zero past them)."""
+    written = path.read_bytes().split(b"\x00", 1)[0]
+    return [orjson.loads(line) for line in written.splitlines()]
 
 
 def crash_after(script: str, *args: str) -> list[str]:
@@ -156,6 +158,27 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path, config: Settings) -> None:
     assert [c.id for c in calls] == [done.id, cut_short.id]
     assert calls[0].status == "completed" and interrupted == {cut_short.id}
     assert calls[1].status == "failed" and calls[1].cancel_reason == INTERRUPTED
+
+
+def test_entries_past_the_mapped_size_are_written_and_read_back(
+    tmp_path: Path, config: Settings
+) -> None:
+    """A segment is mapped at a fixed size; the end of a long call that does not fit goes
+    through `pwrite`, and the file reads back whole (no zeros inside, none lost)."""
+    path = tmp_path / "db-1-x-00001.journal"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    segment = journal_module._Segment(path, fd, 4096)
+    calls_ = [make_call(config, meter=make_meter([" word"] * 400)) for _ in range(3)]
+    for call in calls_:
+        segment.append(orjson.dumps({**opening(call), "t": "b"}, option=orjson.OPT_APPEND_NEWLINE))
+        entry = {**outcome(call, text=True), "t": "e", "id": call.id}
+        segment.append(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE))
+    assert segment.size > 4096  # the last entries went past the mapping
+    segment.sync()
+    segment.close()
+    read, interrupted = read_calls(path)
+    assert [c.id for c in read] == [c.id for c in calls_] and not interrupted
+    assert [c.meter.delivered_text for c in read] == [" word" * 400] * 3
 
 
 def test_fsync_happens_on_the_sync_thread_only(

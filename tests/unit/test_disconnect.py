@@ -86,3 +86,35 @@ async def test_disabled_watch_never_aborts() -> None:
     watch = DisconnectWatch(scripted_receive(leave), enabled=False)
     assert await watch.run(work()) == "done"
     watch.stop()
+
+
+async def test_a_finished_call_leaves_no_reference_cycle_for_the_collector() -> None:
+    """The watcher ends when the server reports the response complete (uvicorn answers the
+    pending `receive` with `http.disconnect`); it is not cancelled, because a CancelledError's
+    traceback tied every call's objects into a cycle only a full collection freed."""
+    import gc
+
+    complete = asyncio.Event()  # the server's "response complete"
+
+    async def call_once() -> None:
+        watch = DisconnectWatch(scripted_receive(complete))
+
+        async def work() -> int:
+            return 1
+
+        await asyncio.ensure_future(watch.run(work()))
+        watch.stop()
+        complete.set()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert watch._task.done() and not watch._task.cancelled()
+
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            complete.clear()
+            await call_once()
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
