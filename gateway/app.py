@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from gateway import __version__
 from gateway.api import anthropic as anthropic_api
@@ -24,6 +27,7 @@ from gateway.api import responses as responses_api
 from gateway.api.admin import router as admin_router
 from gateway.api.boundary import ErrorBoundary
 from gateway.api.cors import CORSMiddleware
+from gateway.api.hot import HotRoutes
 from gateway.api.limits import BodyLimits
 from gateway.api.request_id import RequestIdMiddleware
 from gateway.api.scrub import ScrubMiddleware
@@ -63,17 +67,21 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
             stop_watching()
             await state.close()
 
-    app = FastAPI(
+    app = _GatewayAPI(
         title="LLM inference gateway", version=__version__, lifespan=lifespan,
         docs_url=None, redoc_url=None,
     )
     app.state.gateway = state
-    app.router.routes.extend(openai_api.routes(state))
-    app.router.routes.extend(anthropic_api.routes(state))
-    app.router.routes.extend(responses_api.routes(state))
-    app.router.routes.extend(models_api.routes(state))
-    app.router.routes.extend(count_tokens.routes(state))
-    app.router.routes.extend(gemini_api.routes(state))
+    proxied = [
+        *openai_api.routes(state),
+        *anthropic_api.routes(state),
+        *responses_api.routes(state),
+        *models_api.routes(state),
+        *count_tokens.routes(state),
+        *gemini_api.routes(state),
+    ]
+    app.router.routes.extend(proxied)
+    app.hot_routes = proxied
     app.include_router(ops.router)
     app.include_router(dashboard.router)
     app.include_router(admin_router)
@@ -81,16 +89,40 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
     app.include_router(batches_api.router)
     app.include_router(message_batches_api.router)
     _install_error_handlers(app)
-    # Added innermost first: ErrorBoundary > BodyLimits > (_SimulatorMount) > RequestId > app.
-    app.add_middleware(RequestIdMiddleware)
-    if settings.simulator:
-        app.add_middleware(_SimulatorMount)
-    app.add_middleware(BodyLimits, settings=settings)
-    if settings.cors_allowed_origins:  # preflights never reach the routes
-        app.add_middleware(CORSMiddleware, origins=settings.cors_allowed_origins)
-    app.add_middleware(ErrorBoundary)
-    app.add_middleware(ScrubMiddleware, redactor=Redactor(secrets_of(settings)))  # outermost
+    app.edge = [  # outermost first; around everything, the hot routes included
+        Middleware(ScrubMiddleware, redactor=Redactor(secrets_of(settings))),
+        Middleware(ErrorBoundary),
+        *([Middleware(CORSMiddleware, origins=settings.cors_allowed_origins)]  # preflights
+          if settings.cors_allowed_origins else []),  # never reach the routes
+        Middleware(BodyLimits, settings=settings),
+        *([Middleware(_SimulatorMount)] if settings.simulator else []),
+        Middleware(RequestIdMiddleware),
+    ]
     return app
+
+
+# FastAPI's outer layers, which the gateway's own middleware replaces: its error middleware
+# (a plain-text 500, re-raised so uvicorn logs the traceback twice), native telemetry and body
+# limit. Matched by name: the last two are private to FastAPI and absent in older versions.
+_REPLACED_LAYERS = {"ServerErrorMiddleware", "ExceptionTelemetryMiddleware",
+                    "AppBodyLimitMiddleware"}
+
+
+class _GatewayAPI(FastAPI):
+    """FastAPI inside the gateway's own middleware (`edge`), with the proxied APIs' exact
+    routes dispatched before FastAPI's layers (`gateway.api.hot`)."""
+
+    edge: list[Middleware] = []
+    hot_routes: Sequence[BaseRoute] = ()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = super().build_middleware_stack()
+        while type(inner).__name__ in _REPLACED_LAYERS and hasattr(inner, "app"):
+            inner = inner.app
+        app: ASGIApp = HotRoutes(inner, self.hot_routes)
+        for cls, args, kwargs in reversed(self.edge):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 class _SimulatorMount:
