@@ -109,14 +109,16 @@ class BatchWorker:
         with contextlib.suppress(Exception):  # Redis down: the loops retry
             await self.queue.start(self.lanes)
         lease = self.lease
+        # The database-backed loops run about once a second: each pass is a query or two on
+        # the API's event loop, and provider jobs are polled far less often than that anyway.
         loops: list[tuple[str, float, Callable[[], Awaitable[None]]]] = [
-            ("pack", 0.1, self.native.flush),
-            ("poll", 0.2, self._poll),
+            ("pack", 0.1, self.native.flush),  # in memory
+            ("poll", 1.0, self._poll),
             ("heartbeat", lease / 3, self._heartbeat),
             ("reclaim", lease / 2, self._reclaim),
             ("reconcile", self.settings.batch_reconcile_interval, self.reconcile),
-            ("deliver", 0.5, self.deliverer.run),
-            ("batches", 0.5, self.gatherer.run),
+            ("deliver", 1.0, self.deliverer.run),
+            ("batches", 1.0, self.gatherer.run),
         ]
         self._tasks = [asyncio.create_task(self._consume(), name="batch-consume")]
         self._tasks += [

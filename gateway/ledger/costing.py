@@ -136,6 +136,9 @@ def _max_tokens(body: dict[str, Any] | None) -> int | None:
     return None
 
 
+_PRICES: dict[int, tuple[Price, Prices]] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class Prices:
     """A model's prices as exact Decimals (USD per million tokens)."""
@@ -147,7 +150,19 @@ class Prices:
 
     @classmethod
     def of(cls, price: Price) -> Prices:
-        """Unset cache prices (a `Price` never resolved by a provider kind) cost as input."""
+        """Unset cache prices (a `Price` never resolved by a provider kind) cost as input.
+        Settings are immutable: each `Price` is converted once."""
+        known = _PRICES.get(id(price))
+        if known is not None and known[0] is price:
+            return known[1]
+        prices = cls._convert(price)
+        if len(_PRICES) > 4096:  # settings reloaded many times over: start afresh
+            _PRICES.clear()
+        _PRICES[id(price)] = (price, prices)
+        return prices
+
+    @classmethod
+    def _convert(cls, price: Price) -> Prices:
         base = as_decimal(price.input)
         read, write = price.cache_read, price.cache_write
         return cls(

@@ -64,13 +64,15 @@ class _Segment:
     process (`MADV_DONTNEED`: its RSS stays small; the data stays in the file).
     """
 
-    __slots__ = ("path", "fd", "map", "size", "synced", "opened", "pending", "failing")
+    __slots__ = ("path", "fd", "map", "capacity", "size", "synced", "opened", "pending",
+                 "failing")
 
     def __init__(self, path: Path, fd: int, capacity: int) -> None:
         self.path = path
         self.fd = fd
         os.posix_fallocate(fd, 0, capacity)
         self.map = mmap.mmap(fd, capacity)
+        self.capacity = capacity
         self.size = 0
         self.synced = 0  # bytes fsynced (and released from this process's pages)
         self.opened = time.monotonic()
@@ -80,7 +82,7 @@ class _Segment:
     def append(self, data: bytes) -> None:
         start, end = self.size, self.size + len(data)
         try:
-            if end <= len(self.map):
+            if end <= self.capacity:
                 self.map[start:end] = data
             else:
                 os.pwrite(self.fd, data, start)
@@ -99,7 +101,7 @@ class _Segment:
         """fsync what was copied in, then drop the written whole pages from this process."""
         written = self.size
         os.fsync(self.fd)
-        done = min(written, len(self.map)) // mmap.PAGESIZE * mmap.PAGESIZE
+        done = min(written, self.capacity) // mmap.PAGESIZE * mmap.PAGESIZE
         if done > self.synced // mmap.PAGESIZE * mmap.PAGESIZE:
             with contextlib.suppress(OSError, ValueError):
                 self.map.madvise(mmap.MADV_DONTNEED, 0, done)
