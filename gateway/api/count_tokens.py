@@ -11,6 +11,7 @@ import orjson
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
+from gateway import tokens
 from gateway.api import shapes
 from gateway.api.anthropic import forwarded_headers
 from gateway.api.asgi import read_body, send_response
@@ -50,7 +51,7 @@ class CountTokensEndpoint:
                 )
                 payload = await relay_count(state, provider, request)
             else:
-                count = prompt_tokens(body, model.upstream_name)
+                count = await tokens.off_loop(prompt_tokens, body, model.upstream_name)
                 payload = orjson.dumps({"input_tokens": count})
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)

@@ -20,6 +20,7 @@ import orjson
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
+from gateway import tokens
 from gateway.api import shapes
 from gateway.api.asgi import header, read_body, send_response
 from gateway.api.count_tokens import relay_count
@@ -120,7 +121,8 @@ class GeminiEndpoint:
             return await relay_count(self.state, provider, request)
         inner = body.get("generateContentRequest")
         counted = inner if isinstance(inner, dict) else body
-        return orjson.dumps({"totalTokens": prompt_tokens(counted, model.upstream_name)})
+        count = await tokens.off_loop(prompt_tokens, counted, model.upstream_name)
+        return orjson.dumps({"totalTokens": count})
 
 
 def routes(state: GatewayState) -> list[StarletteRoute]:

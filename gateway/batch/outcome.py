@@ -12,7 +12,6 @@ configured secret first (`redaction`): records and Batch API output files are bu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from typing import Any, Literal
 import orjson
 from sqlalchemy import Row
 
+from gateway import tokens
 from gateway.api import shapes
 from gateway.auth import Identity
 from gateway.batch.errors import CallCancelled, CallExpired, OutcomeUnrecorded, database_outage
@@ -106,7 +106,7 @@ class Finisher:
             call.error = self.redactor.text(call.error)
         call.finished_at = datetime.now(UTC)
         if costing.needs_tokenizer(call):
-            ledger_row = await asyncio.to_thread(self._ledger_row, call)
+            ledger_row = await tokens.off_loop(self._ledger_row, call)
         else:
             ledger_row = self._ledger_row(call)
         ledger_row["response"] = response

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gateway import tokens
 from gateway.calls import Call
 from gateway.ledger import costing
 from gateway.ledger.database import Database, DatabaseUnavailable, RowRejected, is_row_error
@@ -206,7 +207,7 @@ class LedgerWriter:
         letters: list[Letter] = []
         counted = [call for call in batch if _needs_tokenizer(call)]
         if counted:
-            rows, letters = await asyncio.to_thread(self._rows, counted)
+            rows, letters = await tokens.off_loop(self._rows, counted)
             batch = [call for call in batch if not _needs_tokenizer(call)]
         for start in range(0, len(batch), METER_SLICE):
             sliced_rows, sliced_letters = self._rows(batch[start : start + METER_SLICE])
