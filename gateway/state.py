@@ -9,7 +9,6 @@ from gateway.auth import Authenticator
 from gateway.batch.lane import BatchLane
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
-from gateway.errors import ModelNotFound
 from gateway.ledger import LedgerSink, NullLedger
 from gateway.metrics import observe_call
 from gateway.providers import build_provider
@@ -17,6 +16,7 @@ from gateway.providers.base import Provider
 from gateway.proxy import Proxy
 from gateway.responses.background import BackgroundRunner
 from gateway.responses.service import ResponsesService
+from gateway.routing.router import Router
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("gateway")
@@ -29,6 +29,7 @@ class GatewayState:
             p.name: build_provider(p) for p in settings.providers
         }
         self.models: dict[str, ModelConfig] = {m.name: m for m in settings.models}
+        self.router = Router(settings, self.providers)
         self.auth = Authenticator(settings)
         self.pool = UpstreamPool()
         self.ledger: LedgerSink = ledger or NullLedger()
@@ -42,13 +43,10 @@ class GatewayState:
         self.background = BackgroundRunner(self.responses, settings.batch_lease)
 
     def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:
-        model = self.models.get(model_name)
-        if model is None:
-            raise ModelNotFound(
-                f"The model `{model_name}` does not exist or you do not have access to it.",
-                param="model",
-            )
-        return model, self.providers[model.provider]
+        """A model and its first deployment's provider (live calls are routed by `router`;
+        the batch lane and token counting use this one)."""
+        route = self.router.route(model_name)
+        return route.config, route.primary.provider
 
     def finish_call(self, call: Call) -> None:
         call.finished_at = datetime.now(UTC)
@@ -57,6 +55,7 @@ class GatewayState:
 
     async def start(self) -> None:
         await self.ledger.start()
+        await self.router.start()
         await self.batch.start()
         self.ready = True
 
@@ -75,5 +74,6 @@ class GatewayState:
         self.ready = False
         await self.background.close()
         await self.batch.close()
+        await self.router.close()
         await self.pool.close()
         await self.ledger.close()
