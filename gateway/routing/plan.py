@@ -1,10 +1,11 @@
 """One call's way through its model's deployments, then its fallback models.
 
-Order: the model's deployments that are not cooling down, best first by its strategy, for
-`retries + 1` attempts (going round again after a short backoff when there are more attempts
-than deployments); then each fallback model the same way. Only if every deployment of the
-model and its fallbacks is cooling down does the call try the cooling ones (a cooldown is a
-guess from past failures: an answer from one that recovered beats a certain error).
+Order: the model's deployments that are not cooling down, best first by its strategy, each
+once, or for `retries + 1` attempts when `retries` is set (going round again after a short
+backoff when there are more attempts than deployments); then each fallback model the same
+way. Only if every deployment of the model and its fallbacks is cooling down does the call
+try the cooling ones (a cooldown is a guess from past failures: an answer from one that
+recovered beats a certain error).
 
 An attempt is retried only before the first byte reaches the client, and only after a
 failure another deployment may not have (`deployment.RETRYABLE`). A 429's retry-after cools
@@ -204,7 +205,8 @@ class Plan:
                     continue
                 tried = True
                 ordered = model.order(members, self.router.rng)
-                for number in range(model.config.attempts):
+                retries = model.config.retries  # unset: each deployment not cooling, once
+                for number in range(len(ordered) if retries is None else retries + 1):
                     rounds = number // len(ordered)
                     wait = min(BACKOFF * 2 ** (rounds - 1), BACKOFF_MAX) if rounds else 0.0
                     yield model, ordered[number % len(ordered)], wait
