@@ -67,10 +67,10 @@ def test_bench_starts_a_gateway_from_the_config(tmp_path: Path, sim) -> None:
 
 def test_bench_measures_through_a_running_gateway(routed, tmp_session: Path) -> None:
     config = tmp_session / f"gateway-{routed.port}.yaml"
-    done = bench("r-ttft", "--url", routed.url, "--config", str(config), "--key", KEY,
+    done = bench("r-weighted", "--url", routed.url, "--config", str(config), "--key", KEY,
                  "-n", "3", cwd=tmp_session)
     assert done.returncode == 0, done.stderr
-    check(table(done.stdout)["r-ttft"], 3)
+    check(table(done.stdout)["r-weighted"], 3)
 
 
 def test_bench_refuses_a_model_not_configured(tmp_path: Path, routed, tmp_session) -> None:
