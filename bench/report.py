@@ -39,6 +39,10 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
                           _ms(g["p50_us"] - d["p50_us"]), 1, "ms"))
         out.append(_check("latency", "added p99, concurrency 1",
                           _ms(g["p99_us"] - d["p99_us"]), 3, "ms"))
+    if "routing" in phases:
+        one, two = phases["routing"]["one"], phases["routing"]["two"]
+        out.append(_check("routing", "added p50 by a second deployment, concurrency 1",
+                          _ms(two["p50_us"] - one["p50_us"]), 0.3, "ms"))
     if "throughput" in phases:
         g = phases["throughput"]["gateway"]
         out.append(_check("throughput", "requests/s, concurrency 20", g["rps"], 1500, "req/s",
@@ -179,6 +183,19 @@ def _abort_table(phase: dict[str, Any]) -> str:
         f"(mean {_f(metric['mean_ms'])} ms). {CPU_LABEL}: {_cpu(phase)}.")
 
 
+def _routing_table(phase: dict[str, Any]) -> str:
+    one, two = phase["one"], phase["two"]
+    rows = []
+    for key, label in (("p50_us", "p50"), ("p90_us", "p90"), ("p99_us", "p99"),
+                       ("mean_us", "mean")):
+        rows.append([f"latency {label} (ms)", _f(_ms(one[key]), 3), _f(_ms(two[key]), 3),
+                     _f(_ms(two[key] - one[key]), 3), "added <= 0.3 ms" if label == "p50" else ""])
+    rows.append(["requests/s", _f(one["rps"], 0), _f(two["rps"], 0), "", ""])
+    rows.append(["errors", _f(one["error_count"], 0), _f(two["error_count"], 0), "", "0"])
+    rows.append([CPU_LABEL, _cpu(one), _cpu(two), "", ""])
+    return _table(["", "one deployment", "two deployments", "added", "target"], rows)
+
+
 def _memory_table(m: dict[str, Any]) -> str:
     return _table(["", "value", "target"], [
         ["streams open through the gateway when measured", f"{m['open_at_measure']} of "
@@ -194,6 +211,9 @@ def _memory_table(m: dict[str, Any]) -> str:
 SECTIONS = {
     "latency": ("Added latency, concurrency 1 (wrk -t1 -c1, small non-streaming chat)",
                 lambda p: _wrk_table(p, {"p50": "added <= 1 ms", "p99": "added <= 3 ms"})),
+    "routing": ("Routing, concurrency 1 (wrk -t1 -c1 through the gateway: a model with one "
+                "deployment, and one with two on the same simulator; each run twice, averaged)",
+                _routing_table),
     "throughput": ("Throughput, concurrency 20 (wrk -t1 -c20)",
                    lambda p: _wrk_table(p, {"rps": "gateway >= 1,500"})),
     "streams": ("Streams: 50 new a second, 100 tokens at 100 tokens/s, TTFT 200 ms (open loop)",

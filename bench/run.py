@@ -1,6 +1,7 @@
 """Benchmark the gateway against a direct-to-simulator baseline, in one run on this machine.
 
-    python bench/run.py [--quick] [--phases latency throughput streams anthropic abort memory]
+    python bench/run.py [--quick]
+                        [--phases latency routing throughput streams anthropic abort memory]
                         [--out bench/out] [--write-results] [--profile]
 
 Starts the simulator and the gateway (one worker each) as child processes, runs each phase
@@ -32,7 +33,8 @@ import wrk
 
 BENCH = Path(__file__).resolve().parent
 KEY = "sk-bench-key"
-PHASES = ("latency", "throughput", "streams", "anthropic", "abort", "memory")  # run order
+PHASES = ("latency", "routing", "throughput", "streams", "anthropic", "abort",
+          "memory")  # run order
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,30 @@ def wrk_phase(bench: Bench, connections: int) -> dict[str, Any]:
     return results
 
 
+def phase_routing(bench: Bench) -> dict[str, Any]:
+    """wrk at concurrency 1 through the gateway: a model with one deployment (`one`) and one
+    with two (`two`), run one-two-two-one so drift of the machine hits both alike."""
+    script_dir, log = bench.out / "wrk", bench.out / "wrk.log"
+    script_dir.mkdir(exist_ok=True)
+    endpoint = f"{bench.gateway.url}/v1/chat/completions"
+    runs: dict[str, list[dict[str, Any]]] = {"one": [], "two": []}
+    for name in ("one", "two", "two", "one"):
+        model = "bench-model" if name == "one" else "bench-routed"
+        script = wrk.write_script(script_dir / f"post-routing-{name}.lua", model, KEY)
+        runs[name].append(bench.measure(
+            partial(wrk.run, endpoint, script, 1, bench.timing.wrk_s, log),
+            partial(wrk.run, endpoint, script, 1, bench.timing.warmup_s, log)))
+    return {name: _averaged(pair) for name, pair in runs.items()}
+
+
+def _averaged(pair: list[dict[str, Any]]) -> dict[str, Any]:
+    """The mean of two wrk runs' figures (latencies, requests/s, errors), the busier CPU."""
+    keys = ("p50_us", "p90_us", "p99_us", "max_us", "mean_us", "rps", "error_count")
+    figures: dict[str, Any] = {key: sum(run[key] for run in pair) / len(pair) for key in keys}
+    figures["cpu"] = max((run["cpu"] for run in pair), key=lambda c: c["other_core_percent"])
+    return figures
+
+
 def _with_backlog(run: Callable[[], dict[str, Any]], url: str) -> dict[str, Any]:
     """`run()`'s figures and the gateway's ledger rows not yet written right after it."""
     figures = run()
@@ -184,7 +210,8 @@ def phase_memory(bench: Bench) -> dict[str, Any]:
 
 
 RUNNERS: dict[str, Callable[[Bench], dict[str, Any]]] = {
-    "latency": partial(wrk_phase, connections=1), "throughput": partial(wrk_phase, connections=20),
+    "latency": partial(wrk_phase, connections=1), "routing": phase_routing,
+    "throughput": partial(wrk_phase, connections=20),
     "streams": phase_streams, "anthropic": phase_anthropic, "abort": phase_abort,
     "memory": phase_memory,
 }

@@ -104,6 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim_cli.add_arguments(sim)
     sim.set_defaults(func=cmd_sim)
 
+    from gateway.commands import bench
+
+    bench.add_parser(commands)
+
     from gateway.commands import register as register_ledger_commands
 
     register_ledger_commands(commands)

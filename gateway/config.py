@@ -159,19 +159,109 @@ class ProviderConfig(_Strict):
         return "full" if self.kind == "gemini" else "delivered"
 
 
+RoutingStrategy = Literal["weighted", "least_inflight", "lowest_ttft"]
+
+
+class DeploymentConfig(_Strict):
+    """One place a model is served: a provider and the model name sent to it."""
+
+    provider: str
+    upstream_model: str | None = None
+    weight: float = Field(1.0, ge=0)  # 0: a standby, tried only after the weighted ones
+    name: str | None = Field(None, min_length=1)  # default: `provider/upstream model`
+    price: Price | None = None  # default: the model's
+
+    def label(self, model: str) -> str:
+        """The deployment's name in metrics and the deployments API."""
+        return self.name or f"{self.provider}/{self.upstream_model or model}"
+
+
 class ModelConfig(_Strict):
+    """A model clients name. `provider`/`upstream_model` is the one-deployment form; with
+    `deployments` they hold the first deployment's (the batch lane and token counting use it)."""
+
     name: str = Field(min_length=1)
     provider: str
     upstream_model: str | None = None
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+    routing: RoutingStrategy = "weighted"
+    fallbacks: list[str] = Field(default_factory=list)  # other models, tried in order
+    retries: int | None = Field(None, ge=0, le=20)  # unset: each deployment once
+    first_byte_timeout: float | None = None  # unset: no limit (read_timeout still applies)
+    cooldown: float = 30.0  # skip a failing deployment this long (0: never)
+    cooldown_failures: int = Field(3, ge=1)  # ... after this many failures in a row
     price: Price = Price()
     batch_discount: float = Field(0.5, ge=0, le=1)
     # the most output tokens one call can produce; unset: the upstream model family's
     # (gateway.ledger.limits). It caps every estimated bill.
     max_output_tokens: int | None = Field(None, ge=1)
+    # whether `deployments` was written in the config (field names in messages)
+    _listed: bool = PrivateAttr(default=False)
+
+    _durations = field_validator("cooldown", mode="before")(parse_duration)
+
+    @field_validator("first_byte_timeout", mode="before")
+    @classmethod
+    def _first_byte(cls, value: Any) -> float | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds <= 0:
+            raise ValueError("must be greater than zero (leave it unset for no limit)")
+        return seconds
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_form(cls, data: Any, handler: Any) -> Any:
+        """Either `provider` (one deployment) or `deployments`; each fills in the other."""
+        listed = isinstance(data, dict) and bool(data.get("deployments"))
+        if isinstance(data, dict):
+            data = _deployment_form(data, listed)
+        model = handler(data)
+        model._listed = listed
+        return model
+
+    @model_validator(mode="after")
+    def _deployment_names(self) -> ModelConfig:
+        names = [d.label(self.name) for d in self.deployments]
+        for index, name in enumerate(names):
+            if names.index(name) != index:
+                raise ValueError(
+                    f"deployments[{index}]: a second deployment named {name!r} (give it a `name`)"
+                )
+        if not any(d.weight > 0 for d in self.deployments):
+            raise ValueError("deployments: at least one needs a weight above 0")
+        return self
 
     @property
     def upstream_name(self) -> str:
         return self.upstream_model or self.name
+
+    @property
+    def attempts(self) -> int:
+        """Attempts a call makes on this model's deployments (`retries` + 1)."""
+        retries = len(self.deployments) - 1 if self.retries is None else self.retries
+        return retries + 1
+
+
+def _deployment_form(data: dict[str, Any], listed: bool) -> dict[str, Any]:
+    if not listed:
+        if data.get("provider") is None:
+            return data  # `provider` is required: its own message says so
+        deployment = {"provider": data["provider"], "upstream_model": data.get("upstream_model")}
+        return {**data, "deployments": [deployment]}
+    first = data["deployments"][0] if isinstance(data["deployments"], list) else None
+    if not isinstance(first, dict):
+        return data
+    primary = {
+        "provider": first.get("provider") or "", "upstream_model": first.get("upstream_model")
+    }
+    given = {key: data[key] for key in primary if data.get(key) is not None}
+    if given and any(primary[key] != value for key, value in given.items()):
+        raise ValueError(
+            "give either provider/upstream_model (one deployment) or deployments, not both"
+        )
+    return {**data, **primary}
 
 
 class WorkloadConfig(_Strict):
@@ -261,14 +351,23 @@ class Settings(_Strict):
     @field_validator("models")
     @classmethod
     def _cache_prices(cls, models: list[ModelConfig], info: ValidationInfo) -> list[ModelConfig]:
-        """Unset cache prices follow the kind of each model's provider."""
+        """Unset cache prices follow the kind of each model's provider; a deployment's price
+        (its own, else the model's) follows the kind of the deployment's provider."""
         kinds = {p.name: p.kind for p in info.data.get("providers", ())}
-        return [
-            model.model_copy(update={"price": model.price.for_kind(kinds[model.provider])})
-            if model.provider in kinds
-            else model
-            for model in models
-        ]
+        priced = []
+        for model in models:
+            if any(d.provider not in kinds for d in model.deployments):
+                priced.append(model)  # `_check_references` names the unknown provider
+                continue
+            deployments = [
+                d.model_copy(update={"price": (d.price or model.price).for_kind(kinds[d.provider])})
+                for d in model.deployments
+            ]
+            price = model.price.for_kind(kinds[model.provider])
+            copy = model.model_copy(update={"price": price, "deployments": deployments})
+            copy._listed = model._listed
+            priced.append(copy)
+        return priced
 
     @field_validator(
         "callback_allowed_hosts", "allowed_hosts", "cors_allowed_origins", mode="before"
@@ -388,11 +487,13 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def _check_references(settings: Settings) -> None:
     providers = [p.name for p in settings.providers]
     for index, model in enumerate(settings.models):
-        if model.provider not in providers:
-            raise ConfigError(
-                f"models[{index}].provider: unknown provider {model.provider!r}"
-                f" (configured: {', '.join(providers) or 'none'})"
-            )
+        for number, deployment in enumerate(model.deployments):
+            if deployment.provider not in providers:
+                field = f"deployments[{number}].provider" if model._listed else "provider"
+                raise ConfigError(
+                    f"models[{index}].{field}: unknown provider {deployment.provider!r}"
+                    f" (configured: {', '.join(providers) or 'none'})"
+                )
     for section, names in (
         ("providers", providers),
         ("models", [m.name for m in settings.models]),
@@ -401,6 +502,7 @@ def _check_references(settings: Settings) -> None:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigError(f"{section}: duplicate name {duplicates[0]!r}")
+    _check_fallbacks(settings.models)
     seen: dict[str, str] = {}
     for workload in settings.workloads:
         for key in workload.keys:
@@ -410,6 +512,28 @@ def _check_references(settings: Settings) -> None:
                     f"workloads: the same key is listed for {seen[secret]!r} and {workload.name!r}"
                 )
             seen[secret] = workload.name
+
+
+def _check_fallbacks(models: list[ModelConfig]) -> None:
+    """Every fallback names a configured model, and no chain of fallbacks comes back."""
+    by_name = {model.name: model for model in models}
+    for index, model in enumerate(models):
+        for number, name in enumerate(model.fallbacks):
+            if name not in by_name:
+                raise ConfigError(
+                    f"models[{index}].fallbacks[{number}]: unknown model {name!r}"
+                )
+
+    def walk(path: list[str]) -> None:
+        for name in by_name[path[-1]].fallbacks:
+            if name in path:
+                index = list(by_name).index(path[0])
+                cycle = " -> ".join([*path[path.index(name):], name])
+                raise ConfigError(f"models[{index}].fallbacks: a cycle {cycle}")
+            walk([*path, name])
+
+    for model in models:
+        walk([model.name])
 
 
 def build_settings(

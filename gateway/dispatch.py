@@ -10,6 +10,8 @@ from gateway.config import ModelConfig
 from gateway.errors import BadRequest
 from gateway.providers.base import Provider, Route, UpstreamRequest
 from gateway.proxy import Reply
+from gateway.routing.deployment import Deployment
+from gateway.routing.plan import Build
 from gateway.streaming.relay import NativeReply
 from gateway.translate.anthropic_request import decode_messages
 from gateway.translate.anthropic_response import AnthropicEncoder
@@ -25,6 +27,27 @@ from gateway.translate.responses_response import ResponsesEncoder, echo_of
 
 # What the gateway does itself on a Responses call, never sent upstream.
 _GATEWAY_ONLY = ("previous_response_id", "background")
+
+
+def builder(
+    shape: str,
+    route: str,
+    body: dict[str, Any],
+    call_id: str,
+    *,
+    stream: bool,
+    client_headers: Mapping[str, str] | None = None,
+) -> Build:
+    """How the call is sent to any deployment (`upstream_call` for its provider and model): a
+    retry on a provider of another kind gets its own request, from the client's body."""
+
+    def build(deployment: Deployment) -> tuple[UpstreamRequest, Reply]:
+        return upstream_call(
+            deployment.provider, deployment.model, shape, route, body, call_id,
+            stream=stream, client_headers=client_headers,
+        )
+
+    return build
 
 
 def upstream_call(

@@ -13,6 +13,7 @@
     └── UpstreamError                 502 upstream_error (the provider failed us)
         ├── UpstreamUnavailable       502 could not connect
         ├── UpstreamTimeout           504
+        │   └── FirstByteTimeout      504 no first byte within the model's first_byte_timeout
         ├── UpstreamPoolExhausted     503 no pooled connection came free within pool_timeout
         ├── RateLimited               429 passed through from the provider
         └── UpstreamStatus            the provider's own 4xx/5xx, passed through
@@ -111,6 +112,10 @@ class UpstreamUnavailable(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class FirstByteTimeout(UpstreamTimeout):
+    code = "first_byte_timeout"
 
 
 class UpstreamPoolExhausted(UpstreamError):

@@ -81,6 +81,21 @@ LEDGER_DEAD_LETTERS = Gauge(
     registry=REGISTRY, multiprocess_mode="livemax",
 )
 
+# Per deployment (gateway/routing): labels are the model and the deployment's configured name.
+DEPLOYMENT_IN_FLIGHT = Gauge(
+    "gateway_deployment_in_flight", "Calls running on a deployment.", ["model", "deployment"],
+    registry=REGISTRY, multiprocess_mode="livesum",
+)
+DEPLOYMENT_HEALTHY = Gauge(
+    "gateway_deployment_healthy", "1 if the deployment takes calls, 0 while it cools down.",
+    ["model", "deployment"], registry=REGISTRY, multiprocess_mode="livemin",
+)
+UPSTREAM_ATTEMPTS = Counter(
+    "gateway_upstream_attempts", "Upstream attempts by outcome: ok, unavailable, timeout, "
+    "first_byte_timeout, server_error, rate_limited, client_error, broken_stream, cancelled.",
+    ["model", "deployment", "outcome"], registry=REGISTRY,
+)
+
 
 def merged_registry() -> CollectorRegistry:
     """This process's metrics, or under `--workers N` those of every worker merged."""

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import aiohttp
 from starlette.types import Receive, Send
@@ -21,8 +21,8 @@ from gateway.calls import Call
 from gateway.config import Settings
 from gateway.errors import GatewayError, ShuttingDown, UpstreamError
 from gateway.ledger.journal import Journal, NullJournal
-from gateway.providers.base import Provider, UpstreamRequest
 from gateway.providers.errors import error_from_response, upstream_failures
+from gateway.routing.plan import Attempt, Plan
 from gateway.streaming.disconnect import ClientGone, DisconnectWatch
 from gateway.streaming.meter import Meter
 from gateway.streaming.relay import StreamConverter, relay_events
@@ -60,16 +60,11 @@ class Proxy:
         self.draining = 0
 
     async def handle(
-        self,
-        receive: Receive,
-        send: Send,
-        call: Call,
-        provider: Provider,
-        request: UpstreamRequest,
-        reply: Reply,
-        shape: ErrorShape,
+        self, receive: Receive, send: Send, call: Call, plan: Plan, shape: ErrorShape
     ) -> None:
-        """Run the call; the same race, abort and drain for every path, native or translated."""
+        """Run the call; the same race, abort and drain for every path, native or translated.
+        Its attempts on the model's deployments (`plan`) are made until one answers, before
+        the client has any byte of the answer."""
         watch = DisconnectWatch(
             receive, enabled=self.abort_on_disconnect, on_gone=call.meter.mark_client_gone
         )
@@ -86,12 +81,11 @@ class Proxy:
             drained = True
             return self._drain_timeout
 
-        provider.in_flight += 1  # the batch lane's emulated calls yield to interactive ones
         try:
             if call.mode == "stream":
-                work = self._stream(send, call, provider, request, reply, shape)
+                work = self._stream(send, call, plan, shape)
             else:
-                work = self._unary(send, call, provider, request, reply, shape)
+                work = self._unary(send, call, plan, shape)
             await watch.run(work, drain)
         except ClientGone as gone:
             call.cancel("client_disconnect", gone.abort_seconds)
@@ -106,32 +100,22 @@ class Proxy:
             self.journal.end(call)
             await _end_for_shutdown(send, call, shape)
         except Exception:
-            log.exception("call %s on provider %r failed unexpectedly", call.id, provider.name)
+            log.exception("call %s on provider %r failed unexpectedly", call.id, call.provider)
             err = _unexpected(call)
             call.fail(err.status, err.message)
             await _end_with(send, call, shape, err)
         finally:
-            provider.in_flight -= 1
+            plan.end(call)
             watch.stop()
             if drained:
                 self.draining -= 1
             self.journal.end(call)  # cancelled or cut short: the outcome it finished with
             self.on_finish(call)
 
-    async def _unary(
-        self,
-        send: Send,
-        call: Call,
-        provider: Provider,
-        request: UpstreamRequest,
-        reply: Reply,
-        shape: ErrorShape,
-    ) -> None:
+    async def _unary(self, send: Send, call: Call, plan: Plan, shape: ErrorShape) -> None:
         try:
-            status, headers, payload = await self._fetch(call, provider, request)
-            if status >= 400:
-                raise error_from_response(provider, status, payload, headers)
-            payload = reply.whole(payload, call.meter)
+            payload = await plan.first_answer(call, lambda attempt: self._fetch(call, attempt))
+            payload = plan.reply.whole(payload, call.meter)
         except GatewayError as err:
             call.fail(err.status, err.message)
             self.journal.end(call)
@@ -140,33 +124,30 @@ class Proxy:
         self.journal.end(call)
         await send_response(send, 200, payload, JSON)
 
-    async def _fetch(
-        self, call: Call, provider: Provider, request: UpstreamRequest
-    ) -> tuple[int, Any, bytes]:
+    async def _fetch(self, call: Call, attempt: Attempt) -> bytes:
+        """The whole answer of one attempt; an error status is the attempt's failure."""
+        provider = attempt.provider
+        _sent(call)
         with upstream_failures(provider):
-            call.meter.upstream_sent_at = time.perf_counter()
-            return await self.pool.fetch(provider, request)
+            response = await attempt.first_byte(self.pool.send(provider, attempt.request))
+            try:
+                payload = await response.read()
+            except BaseException:
+                response.close()  # cut short (the caller cancelled): not back to the pool
+                raise
+            response.release()
+        if response.status >= 400:
+            raise error_from_response(provider, response.status, payload, response.headers)
+        return payload
 
-    async def _stream(
-        self,
-        send: Send,
-        call: Call,
-        provider: Provider,
-        request: UpstreamRequest,
-        reply: Reply,
-        shape: ErrorShape,
-    ) -> None:
+    async def _stream(self, send: Send, call: Call, plan: Plan, shape: ErrorShape) -> None:
         response: aiohttp.ClientResponse | None = None
         try:
             try:
-                with upstream_failures(provider):
-                    call.meter.upstream_sent_at = time.perf_counter()
-                    response = await self.pool.send(provider, request)
-                    if response.status != 200:
-                        payload = await response.read()
-                        raise error_from_response(
-                            provider, response.status, payload, response.headers
-                        )
+                opened, first = await plan.first_answer(
+                    call, lambda attempt: self._open(call, attempt, plan.holds_headers)
+                )
+                response = opened
             except GatewayError as err:
                 call.fail(err.status, err.message)
                 self.journal.end(call)
@@ -174,9 +155,10 @@ class Proxy:
                 return
             await start_stream(send)
             call.streaming_started = True
-            converter = reply.stream(call.meter)
+            converter = plan.reply.stream(call.meter)
             error = await relay_events(
-                send, response, converter, call.meter, provider, lambda: self._ended(call)
+                send, opened, converter, call.meter, plan.provider,
+                lambda: self._ended(call), first,
             )
             reported = error or call.meter.error
             if reported is not None:
@@ -192,11 +174,49 @@ class Proxy:
                 else:
                     response.close()
 
+    async def _open(
+        self, call: Call, attempt: Attempt, hold: bool
+    ) -> tuple[aiohttp.ClientResponse, bytes]:
+        """One attempt's stream, open with HTTP 200; with `hold`, also its first bytes (the
+        client's headers wait for them while another deployment may still be tried)."""
+        provider = attempt.provider
+        opened: list[aiohttp.ClientResponse] = []
+
+        async def head() -> tuple[aiohttp.ClientResponse, bytes]:
+            with upstream_failures(provider):
+                response = await self.pool.send(provider, attempt.request)
+                opened.append(response)
+                if response.status != 200:
+                    payload = await response.read()
+                    raise error_from_response(
+                        provider, response.status, payload, response.headers
+                    )
+                first = await response.content.readany() if hold else b""
+            if hold and not first:
+                raise UpstreamError(
+                    f"provider {provider.name!r} ended the stream before sending anything"
+                )
+            return response, first
+
+        _sent(call)
+        try:
+            return await attempt.first_byte(head())
+        except BaseException:
+            if opened:
+                opened[0].close()
+            raise
+
     def _ended(self, call: Call) -> None:
         """The stream's end (or error event) is about to be relayed: journal the outcome."""
         if call.meter.error is not None:
             call.fail(call.meter.error.status, call.meter.error.message)
         self.journal.end(call)
+
+
+def _sent(call: Call) -> None:
+    """The first attempt's moment of sending (the gateway's own time ends there)."""
+    if call.meter.upstream_sent_at is None:
+        call.meter.upstream_sent_at = time.perf_counter()
 
 
 def _unexpected(call: Call) -> GatewayError:

@@ -10,7 +10,6 @@ from gateway.auth import Authenticator
 from gateway.batch.lane import BatchLane
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
-from gateway.errors import ModelNotFound
 from gateway.ledger import LedgerSink, NullLedger
 from gateway.loop_lag import LoopLagProbe
 from gateway.metrics import observe_call
@@ -19,6 +18,7 @@ from gateway.providers.base import Provider
 from gateway.proxy import Proxy
 from gateway.responses.background import BackgroundRunner
 from gateway.responses.service import ResponsesService
+from gateway.routing.router import Router
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("gateway")
@@ -31,6 +31,7 @@ class GatewayState:
             p.name: build_provider(p) for p in settings.providers
         }
         self.models: dict[str, ModelConfig] = {m.name: m for m in settings.models}
+        self.router = Router(settings, self.providers)
         self.auth = Authenticator(settings)
         self.pool = UpstreamPool()
         self.ledger: LedgerSink = ledger or NullLedger()
@@ -45,13 +46,10 @@ class GatewayState:
         self.background = BackgroundRunner(self.responses, settings.batch_lease)
 
     def resolve(self, model_name: str) -> tuple[ModelConfig, Provider]:
-        model = self.models.get(model_name)
-        if model is None:
-            raise ModelNotFound(
-                f"The model `{model_name}` does not exist or you do not have access to it.",
-                param="model",
-            )
-        return model, self.providers[model.provider]
+        """A model and its first deployment's provider (live calls are routed by `router`;
+        the batch lane and token counting use this one)."""
+        route = self.router.route(model_name)
+        return route.config, route.primary.provider
 
     def finish_call(self, call: Call) -> None:
         call.finished_at = datetime.now(UTC)
@@ -65,6 +63,7 @@ class GatewayState:
 
     async def start(self) -> None:
         await self.ledger.start()
+        await self.router.start()
         await self.batch.start()
         self.loop_lag.start()
         heap.settle()
@@ -86,5 +85,6 @@ class GatewayState:
         self.loop_lag.stop()
         await self.background.close()
         await self.batch.close()
+        await self.router.close()
         await self.pool.close()
         await self.ledger.close()

@@ -15,7 +15,7 @@ from gateway.api.asgi import read_body
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_anthropic
 from gateway.calls import Call
-from gateway.dispatch import upstream_call
+from gateway.dispatch import builder
 from gateway.errors import GatewayError
 from gateway.proxy import send_error
 from gateway.state import GatewayState
@@ -48,26 +48,25 @@ class MessagesEndpoint:
             if state.batch.should_defer(identity, scope):
                 await state.batch.accept(scope, send, identity, "messages", "anthropic", body)
                 return
-            model, provider = state.resolve(body["model"])
             stream = bool(body.get("stream"))
+            call_id = request_id(scope)
+            build = builder("anthropic", "messages", body, call_id, stream=stream,
+                            client_headers=forwarded_headers(scope))  # fmt: skip
+            plan = state.router.plan(body["model"], build)
             call = Call(
-                id=request_id(scope),
+                id=call_id,
                 identity=identity,
                 route="messages",
-                model=model,
-                provider=provider.name,
+                model=plan.model,
+                provider=plan.provider.name,
                 mode="stream" if stream else "sync",
                 meter=Meter(),
                 request_body=body,
             )
-            request, reply = upstream_call(
-                provider, model, "anthropic", "messages", body, call.id, stream=stream,
-                client_headers=forwarded_headers(scope),
-            )
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)
             return
-        await state.proxy.handle(receive, send, call, provider, request, reply, shapes.ANTHROPIC)
+        await state.proxy.handle(receive, send, call, plan, shapes.ANTHROPIC)
 
 
 def routes(state: GatewayState) -> list[StarletteRoute]:

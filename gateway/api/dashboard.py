@@ -100,7 +100,8 @@ def spend_split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[
 async def figures(
     request: Request, _: AdminIdentity, ledger: LedgerDep, since: str | None = None
 ) -> JSONResponse:
-    """Spend per workload from the ledger and this gateway's measured latencies (admin)."""
+    """Spend per workload from the ledger, this gateway's measured latencies and its
+    deployments' health (admin)."""
     start, _end = parse_window(since, None)
     with database_errors():
         rows = await ledger.queries.spend(["workload"], start)
@@ -112,6 +113,7 @@ async def figures(
         "workloads": workloads,
         "totals": totals,
         "metrics": metric_summary.summary(),
+        "deployments": request.app.state.gateway.router.describe(),
         "workers": request.app.state.gateway.settings.workers,
     }
     return JSONResponse(body, headers={"cache-control": "no-store"})

@@ -28,7 +28,7 @@ from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object
 from gateway.auth import Identity
 from gateway.calls import Call
-from gateway.dispatch import upstream_call
+from gateway.dispatch import builder
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.ledger.prompts import prompt_tokens
 from gateway.providers.base import Route
@@ -93,24 +93,22 @@ class GeminiEndpoint:
             if state.batch.should_defer(identity, scope):
                 await state.batch.accept(scope, send, identity, route, "gemini", body)
                 return
-            model, provider = state.resolve(name)
+            call_id = request_id(scope)
+            plan = state.router.plan(name, builder("gemini", route, body, call_id, stream=stream))
             call = Call(
-                id=request_id(scope),
+                id=call_id,
                 identity=identity,
                 route=route,
-                model=model,
-                provider=provider.name,
+                model=plan.model,
+                provider=plan.provider.name,
                 mode="stream" if stream else "sync",
                 meter=Meter(),
                 request_body=body,
             )
-            request, reply = upstream_call(
-                provider, model, "gemini", route, body, call.id, stream=stream
-            )
         except GatewayError as err:
             await send_error(send, err, shapes.GEMINI)
             return
-        await state.proxy.handle(receive, send, call, provider, request, reply, shapes.GEMINI)
+        await state.proxy.handle(receive, send, call, plan, shapes.GEMINI)
 
     async def _count(self, scope: Scope, name: str, body: dict[str, Any]) -> bytes:
         """`{"totalTokens": N}`: the provider's own count for a Gemini-kind model, else the

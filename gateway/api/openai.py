@@ -14,7 +14,7 @@ from gateway.api.asgi import read_body
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_openai
 from gateway.calls import Call
-from gateway.dispatch import upstream_call
+from gateway.dispatch import builder
 from gateway.errors import GatewayError
 from gateway.providers.base import Route
 from gateway.proxy import send_error
@@ -39,25 +39,25 @@ class OpenAIEndpoint:
             if state.batch.should_defer(identity, scope):
                 await state.batch.accept(scope, send, identity, self.route, "openai", body)
                 return
-            model, provider = state.resolve(body["model"])
             stream = bool(body.get("stream"))
+            call_id = request_id(scope)
+            plan = state.router.plan(
+                body["model"], builder("openai", self.route, body, call_id, stream=stream)
+            )
             call = Call(
-                id=request_id(scope),
+                id=call_id,
                 identity=identity,
                 route=self.route,
-                model=model,
-                provider=provider.name,
+                model=plan.model,
+                provider=plan.provider.name,
                 mode="stream" if stream else "sync",
                 meter=meter,
                 request_body=body,
             )
-            request, reply = upstream_call(
-                provider, model, "openai", self.route, body, call.id, stream=stream
-            )
         except GatewayError as err:
             await send_error(send, err, shapes.OPENAI)
             return
-        await state.proxy.handle(receive, send, call, provider, request, reply, shapes.OPENAI)
+        await state.proxy.handle(receive, send, call, plan, shapes.OPENAI)
 
 
 def routes(state: GatewayState) -> list[StarletteRoute]:

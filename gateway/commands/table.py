@@ -6,8 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[_cell(value) for value in row] for row in rows]
+def render_table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], digits: Sequence[int | None] = ()
+) -> str:
+    """`digits`: decimals shown for the floats of each column (None: the default)."""
+    places = [*digits, *[None] * (len(headers) - len(digits))]
+    cells = [[_cell(value, places[i]) for i, value in enumerate(row)] for row in rows]
     numeric = [
         bool(rows) and all(isinstance(row[i], int | float) for row in rows)
         for i in range(len(headers))
@@ -25,7 +29,7 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join([line(headers), rule, *(line(row) for row in cells)])
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, digits: int | None = None) -> str:
     if value is None:
         return "-"
     if isinstance(value, bool):
@@ -33,5 +37,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if digits is not None:
+            return f"{value:,.{digits}f}"
         return f"{value:,.6f}" if abs(value) < 1 else f"{value:,.4f}"
     return str(value)

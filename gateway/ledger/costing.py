@@ -211,6 +211,7 @@ def row_for(
         "workload": call.identity.workload,
         "model": call.model.name,
         "provider": call.provider,
+        "upstream_model": call.model.upstream_name,
         "route": call.route,
         "mode": call.mode,
         "status": call.status,

@@ -168,7 +168,8 @@ class Journal:
         self._current: _Segment | None = None
         self._segments: list[_Segment] = []
         self._retired: deque[_Segment] = deque()  # deleted by the sync thread
-        self._calls: dict[str, list[Any]] = {}  # call id -> [segment, (status, http) ended]
+        # call id -> [segment, (status, http) ended, the model it began with]
+        self._calls: dict[str, list[Any]] = {}
         self._models: dict[int, tuple[ModelConfig, orjson.Fragment]] = {}
         self._directory_dirty = False
         self._stop = threading.Event()
@@ -201,7 +202,7 @@ class Journal:
             entry["body"] = body
         segment.append(orjson.dumps(entry, option=_LINE))
         segment.pending += 1
-        self._calls[call.id] = [segment, None]
+        self._calls[call.id] = [segment, None, call.model]
 
     def end(self, call: Call) -> None:
         """The call's final facts, before its last byte is sent; again only if they changed."""
@@ -212,6 +213,9 @@ class Journal:
         entry = outcome(call, text=_needs_text(call))
         entry["t"] = "e"
         entry["id"] = call.id
+        if call.model is not known[2]:  # another deployment or a fallback model served it
+            entry["model"] = self._model(call.model)
+            entry["provider"] = call.provider
         known[0].append(orjson.dumps(entry, option=_LINE))
 
     def committed(self, ids: Iterable[str]) -> None:

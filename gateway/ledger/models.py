@@ -119,6 +119,8 @@ class CallRecord(Base):
     workload: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(128))
     provider: Mapped[str] = mapped_column(String(64))
+    # the model name sent to the provider: with `provider`, the deployment that served the call
+    upstream_model: Mapped[str | None] = mapped_column(String(256), nullable=True)
     route: Mapped[str] = mapped_column(String(32))
     mode: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16))
@@ -162,7 +164,8 @@ CALL_COLUMNS = tuple(column.name for column in calls.columns)
 
 def complete_row(row: dict[str, Any]) -> dict[str, Any]:
     """A row made by an older gateway (spooled before an upgrade) with the columns it lacks:
-    no cached tokens, and cache prices that were the input price."""
+    no upstream model, no cached tokens, and cache prices that were the input price."""
+    row.setdefault("upstream_model", None)
     row.setdefault("cached_prompt_tokens", 0)
     row.setdefault("cache_write_tokens", 0)
     row.setdefault("price_cache_read", row.get("price_input", 0))

@@ -80,7 +80,7 @@ class Provider:
         self.config = config
         self.name = config.name
         self._secret = config.api_key.get_secret_value() if config.api_key else None
-        self.in_flight = 0  # interactive calls running (kept by the proxy; the batch lane yields)
+        self.in_flight = 0  # interactive calls running (kept per attempt by gateway.routing)
 
     # --- same protocol -------------------------------------------------------------------
 

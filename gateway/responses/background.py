@@ -111,9 +111,7 @@ class BackgroundRunner:
         job.started = True
         run = job.run
         try:
-            await self.service.state.proxy.handle(
-                _never, _discard, run.call, run.provider, run.request, run.reply, run.shape
-            )
+            await self.service.state.proxy.handle(_never, _discard, run.call, run.plan, run.shape)
         finally:
             await self._finish(response_id, job)
 

@@ -19,12 +19,12 @@ from gateway.api import shapes
 from gateway.api.shapes import ErrorShape
 from gateway.auth import Identity
 from gateway.calls import Call
-from gateway.dispatch import upstream_call
+from gateway.dispatch import builder
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.ledger.database import Database
-from gateway.providers.base import Provider, UpstreamRequest
 from gateway.responses.items import page, replayed, stored_items
 from gateway.responses.store import ResponseStore
+from gateway.routing.plan import Plan
 from gateway.streaming.meter import Meter
 from gateway.translate.responses_reply import NativeResponses, TranslatedResponses
 from gateway.translate.responses_request import message_items
@@ -43,19 +43,26 @@ class StoreUnavailable(GatewayError):
 
 @dataclass(slots=True)
 class Run:
-    """One response being produced: its call, upstream request, reply and what to store."""
+    """One response being produced: its call, its plan (deployments, the attempt under way
+    and its reply) and what to store."""
 
     call: Call
-    provider: Provider
-    request: UpstreamRequest
-    reply: Reply
+    plan: Plan
     body: dict[str, Any]
     items: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def reply(self) -> Reply:
+        """The reply of the attempt that answers (a retry on another provider has its own)."""
+        reply: Reply = self.plan.reply
+        return reply
+
+    @property
     def shape(self) -> ErrorShape:
         """OpenAI's error shape, with `response.failed` for errors after the stream began."""
-        return ErrorShape(shapes.OPENAI.status, shapes.OPENAI.body, self.reply.failed_event)
+        return ErrorShape(
+            shapes.OPENAI.status, shapes.OPENAI.body, lambda err: self.reply.failed_event(err)
+        )
 
     @property
     def stored(self) -> bool:
@@ -71,7 +78,7 @@ class ResponsesService:
         self, identity: Identity, body: dict[str, Any], call_id: str, *, stream: bool
     ) -> Run:
         """The call for a validated body, with the stored conversation it continues."""
-        model, provider = self.state.resolve(body["model"])
+        self.state.router.route(body["model"])  # an unknown model is a 404 before the store
         upstream = body
         previous = body.get("previous_response_id")
         if previous:
@@ -83,21 +90,19 @@ class ResponsesService:
                     param="previous_response_id",
                 )
             upstream = {**body, "input": replayed(chain) + message_items(body.get("input"))}
+        build = builder("responses", "responses", upstream, call_id, stream=stream)
+        plan = self.state.router.plan(body["model"], build)
         call = Call(
             id=call_id,
             identity=identity,
             route="responses",
-            model=model,
-            provider=provider.name,
+            model=plan.model,
+            provider=plan.provider.name,
             mode="stream" if stream else "sync",
             meter=Meter(),
             request_body=upstream,
         )
-        request, reply = upstream_call(
-            provider, model, "responses", "responses", upstream, call_id, stream=stream
-        )
-        assert isinstance(reply, NativeResponses | TranslatedResponses)
-        return Run(call, provider, request, reply, body, stored_items(body.get("input")))
+        return Run(call, plan, body, stored_items(body.get("input")))
 
     async def serve(self, receive: Receive, send: Send, run: Run) -> None:
         """Run a live response; store it just before the client gets its terminal bytes."""
@@ -110,9 +115,7 @@ class ResponsesService:
                 await self.save(run)
             await send(message)
 
-        await self.state.proxy.handle(
-            receive, storing_send, run.call, run.provider, run.request, run.reply, run.shape
-        )
+        await self.state.proxy.handle(receive, storing_send, run.call, run.plan, run.shape)
         if not saved and run.call.streaming_started:
             await self.save(run)  # the client left mid-stream, or the gateway cut it short
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any, Protocol
 
 import orjson
 
 from gateway.sim.call import Answer, Call
-from gateway.sim.directive import DirectiveError
+from gateway.sim.directive import DirectiveError, plan_for
 from gateway.sim.echo import EchoAnswer, echoing
 from gateway.sim.errors import (
     INJECTED,
@@ -110,11 +111,23 @@ def _read_call(
     record.body_keys = sorted(body)
     record.stream_options = body.get("stream_options")
     try:
-        call = dialect.read(state, ex, body, record.id)
+        call = dialect.read(_with_header_plan(state, ex), ex, body, record.id)
     except (BadRequest, DirectiveError) as exc:
         return bad_request(str(exc))
     record.model, record.stream, record.tag = call.model, call.stream, call.plan.tag
     return call
+
+
+def _with_header_plan(state: SimState, ex: Exchange) -> SimState:
+    """`state`, or with an `x-sim-directive: key=value ...` header a view of it whose default
+    plan the header sets (a directive in the prompt still wins). A gateway provider's
+    `headers` can so give each deployment on one simulator its own behaviour."""
+    header = ex.header(b"x-sim-directive")
+    if header is None:
+        return state
+    view = copy.copy(state)
+    view.base_plan = plan_for(state.base_plan, f"[sim {header}]")
+    return view
 
 
 async def answer_oddly(ex: Exchange, api: str, stream: bool, record: RequestRecord) -> None:

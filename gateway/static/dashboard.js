@@ -192,11 +192,37 @@
     return section("queue", "Batch queue depth", table(columns, rows, "key", "Calls waiting in the batch lane"));
   }
 
+  function deploymentSection(rows) {
+    const title = "Deployments";
+    if (!rows || !rows.length) return section("deployments", title, empty("No models configured."));
+    const health = (v, r) => (v === "ok" ? "ok" : "cooling down until " +
+      new Date(r.cooling_down_until).toLocaleTimeString());
+    const lastError = (v, r) => {
+      const last = r.recent_errors[r.recent_errors.length - 1];
+      return last ? `${last.outcome} (${last.status}): ${last.message}` : "–";
+    };
+    const columns = [
+      { field: "model", title: "Model" },
+      { field: "deployment", title: "Deployment" },
+      { field: "health", title: "Health", format: health },
+      { field: "in_flight", title: "In flight", format: count, numeric: true },
+      { field: "ttft_seconds", title: "TTFT (moving)", format: seconds, numeric: true },
+      { field: "output_tokens_per_second", title: "Output (moving)", format: rate, numeric: true },
+      { field: "calls", title: "Answered", format: count, numeric: true },
+      { field: "failures", title: "Failures", format: count, numeric: true },
+      { field: "recent_errors", title: "Last error", format: lastError },
+    ];
+    const keyed = rows.map((r) => Object.assign({ key: r.model + "/" + r.deployment }, r));
+    return section("deployments", title, table(columns, keyed, "key",
+      "Health shared by the replicas on one Redis; figures measured by this process"));
+  }
+
   function render(data) {
     const main = $("figures");
     main.replaceChildren(
       spendSection(data),
       modelSection(data.metrics),
+      deploymentSection(data.deployments),
       el("div", { class: "row" }, abortSection(data.metrics), queueSection(data.metrics)));
     main.hidden = false;
     main.setAttribute("data-generated-at", data.generated_at);

@@ -8,7 +8,7 @@ chunk the gateway requested) is left out. Across protocols the converter re-enco
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 import aiohttp
@@ -40,8 +40,9 @@ async def relay_events(
     meter: Meter,
     provider: Provider,
     on_end: Callable[[], None] | None = None,
+    first: bytes = b"",
 ) -> GatewayError | None:
-    """Relay until the provider ends the stream.
+    """Relay until the provider ends the stream (`first`: its bytes read already).
 
     Returns an error the caller must still report to the client (a broken or truncated stream);
     an error event the provider sent itself has already been relayed and is left in `meter`.
@@ -51,7 +52,10 @@ async def relay_events(
     decoder = SSEDecoder()
     try:
         with upstream_failures(provider):
-            async for chunk in response.content.iter_any():
+            chunks: AsyncIterator[bytes] = (
+                _chunks(first, response) if first else response.content.iter_any()
+            )
+            async for chunk in chunks:
                 events = decoder.feed(chunk)
                 if events:
                     out = converter.convert(events)
@@ -76,6 +80,13 @@ async def relay_events(
     if not meter.done:
         return UpstreamError(f"provider {provider.name!r} ended the stream before it finished")
     return None
+
+
+async def _chunks(first: bytes, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in response.content.iter_any():
+        yield chunk
 
 
 class Passthrough:

@@ -352,3 +352,11 @@ def test_gemini_urls_and_key() -> None:
     chat.stream = True
     streamed = gemini.build_chat_request(chat, model, call_id="c1")
     assert streamed.url.endswith(":streamGenerateContent?alt=sse")
+
+
+@pytest.mark.parametrize("kind", [["auto"], {"t": 1}, 3])
+def test_an_anthropic_tool_choice_type_that_is_not_text_is_a_400(kind: Any) -> None:
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}],
+            "tool_choice": {"type": kind}}
+    with pytest.raises(BadRequest, match="tool_choice"):
+        decode_messages(body, "openai")

@@ -181,6 +181,23 @@ def test_entries_past_the_mapped_size_are_written_and_read_back(
     assert [c.meter.delivered_text for c in read] == [" word" * 400] * 3
 
 
+def test_a_call_served_by_a_fallback_is_read_back_with_it(
+    journal: Journal, config: Settings
+) -> None:
+    call = make_call(config)
+    journal.begin(call)
+    fallback = config.model("gen-model")
+    assert fallback is not None
+    call.model, call.provider = fallback, fallback.provider  # what the router does on a retry
+    journal.end(call)
+    [path] = journal.files
+    [served] = [c for c in read_calls(path)[0] if c.id == call.id]
+    assert (served.model.name, served.provider, served.model.upstream_name) == (
+        "gen-model", "gen", "gpt-4")
+    assert row_for(served)["upstream_model"] == "gpt-4"
+    journal.committed([call.id])
+
+
 def test_fsync_happens_on_the_sync_thread_only(
     journal: Journal, config: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -87,6 +87,17 @@ def test_measured_figures_match_the_metrics(busy_gateway) -> None:
     ]
 
 
+def test_deployments_are_those_of_the_deployments_api(busy_gateway) -> None:
+    shown = admin_get(busy_gateway.url, DATA)["deployments"]
+    served = admin_get(busy_gateway.url, "/v1/gateway/deployments")["data"]
+    assert [(r["model"], r["deployment"], r["health"]) for r in shown] == [
+        (r["model"], r["deployment"], r["health"]) for r in served]
+    (chat,) = [r for r in served if r["model"] == "gpt-test"]
+    assert (chat["deployment"], chat["provider"], chat["upstream_model"]) == (
+        "sim/sim-gpt", "sim", "sim-gpt")
+    assert chat["calls"] >= 2 and chat["in_flight"] == 0 and chat["ttft_seconds"] > 0
+
+
 def test_window_is_passed_to_the_ledger(busy_gateway) -> None:
     assert admin_get(busy_gateway.url, DATA, since="1h")["totals"]["requests"] == 7
     response = httpx.get(

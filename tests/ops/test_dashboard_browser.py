@@ -125,6 +125,12 @@ def test_dashboard_shows_the_ledgers_figures(busy_gateway, browser, tmp_path: Pa
     aborts = page.locator('tr[data-provider="sim"] [data-field="count"]').inner_text()
     assert shown_count(aborts) == 1
     assert page.locator("#queue").is_visible()
+    # Deployments: health and counts as the deployments API has them.
+    (served,) = [row for row in admin_get(url, "/v1/gateway/deployments")["data"]
+                 if row["model"] == "gpt-test"]
+    deployment = page.locator('tr[data-key="gpt-test/sim/sim-gpt"]')
+    assert deployment.locator('[data-field="health"]').inner_text() == "ok"
+    assert shown_count(deployment.locator('[data-field="calls"]').inner_text()) == served["calls"]
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
     # It refreshes on its own: a new call shows up without touching the page.
