@@ -11,6 +11,7 @@ import json
 import os
 import resource
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -97,8 +98,28 @@ class Server:
 
 def write_configs(out: Path, sim_url: str, key: str) -> tuple[Path, Path]:
     """The gateway's config and LiteLLM's, both with the simulator as the only upstream."""
-    gateway = {
-        "database_url": f"sqlite+aiosqlite:///{out.resolve()}/bench.db",
+    gateway = gateway_config(f"sqlite+aiosqlite:///{out.resolve()}/bench.db", sim_url, key)
+    litellm = {
+        "model_list": [{"model_name": "bench-model", "litellm_params": {
+            "model": "openai/sim-gpt", "api_base": f"{sim_url}/v1", "api_key": "sk-sim-upstream",
+        }}],
+        "general_settings": {"master_key": key},
+    }
+    paths = out / "gateway.yaml", out / "litellm.yaml"
+    paths[0].write_text(yaml.safe_dump(gateway, sort_keys=False))
+    paths[1].write_text(yaml.safe_dump(litellm, sort_keys=False))
+    return paths
+
+
+def write_gateway_config(path: Path, database_url: str, sim_url: str, key: str) -> Path:
+    """Another gateway's config: the same providers and models, another ledger database."""
+    path.write_text(yaml.safe_dump(gateway_config(database_url, sim_url, key), sort_keys=False))
+    return path
+
+
+def gateway_config(database_url: str, sim_url: str, key: str) -> dict[str, Any]:
+    return {
+        "database_url": database_url,
         "providers": [{"name": "sim", "kind": "openai", "base_url": f"{sim_url}/v1",
                        "api_key": "sk-sim-upstream"},
                       {"name": "sim-anthropic", "kind": "anthropic", "base_url": sim_url,
@@ -115,16 +136,6 @@ def write_configs(out: Path, sim_url: str, key: str) -> tuple[Path, Path]:
                     "upstream_model": "sim-claude", "price": {"input": 1.0, "output": 5.0}}],
         "workloads": [{"name": "bench", "keys": [key]}],
     }
-    litellm = {
-        "model_list": [{"model_name": "bench-model", "litellm_params": {
-            "model": "openai/sim-gpt", "api_base": f"{sim_url}/v1", "api_key": "sk-sim-upstream",
-        }}],
-        "general_settings": {"master_key": key},
-    }
-    paths = out / "gateway.yaml", out / "litellm.yaml"
-    paths[0].write_text(yaml.safe_dump(gateway, sort_keys=False))
-    paths[1].write_text(yaml.safe_dump(litellm, sort_keys=False))
-    return paths
 
 
 def start_sim(log_dir: Path) -> Server:
@@ -137,21 +148,29 @@ def start_sim(log_dir: Path) -> Server:
     return server
 
 
-def start_gateway(config: Path, log_dir: Path) -> Server:
+def start_gateway(config: Path, log_dir: Path, name: str = "gateway") -> Server:
     """`gateway serve` with one worker on a free port."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway", "serve", "--config", str(config),
             "--port", str(port), "--workers", "1"]
-    server = Server("gateway", argv, port, log_dir)
+    server = Server(name, argv, port, log_dir)
     server.wait_ready("/readyz")
     return server
 
 
-def start_litellm(config: Path, log_dir: Path) -> Server:
-    """The LiteLLM proxy installed beside this Python, for the optional comparison."""
+def litellm_executable(given: str | None) -> str | None:
+    """LiteLLM's proxy command: `--litellm`, else one installed beside this Python or on
+    PATH (it may live in a venv of its own: its dependencies are not the gateway's)."""
+    if given:
+        return given
+    beside = Path(sys.executable).parent / "litellm"
+    return str(beside) if beside.exists() else shutil.which("litellm")
+
+
+def start_litellm(exe: str, config: Path, log_dir: Path) -> Server:
+    """The LiteLLM proxy, for the optional comparison."""
     port = free_port()
-    exe = Path(sys.executable).parent / "litellm"
-    argv = [str(exe), "--config", str(config), "--port", str(port), "--num_workers", "1"]
+    argv = [exe, "--config", str(config), "--port", str(port), "--num_workers", "1"]
     server = Server("litellm", argv, port, log_dir)
     server.wait_ready("/health/liveliness", timeout=120.0)
     return server

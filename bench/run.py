@@ -12,9 +12,7 @@ replaces the report part of `bench/RESULTS.md`. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import re
 import subprocess
 import sys
 import time
@@ -24,8 +22,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import gauges
 import host
 import httpx
+import postgres
 import procs
 import pyspy
 import report
@@ -47,10 +47,11 @@ class Timing:
     abort_streams: int = 50
     abort_unary: int = 30
     open_streams: int = 500
+    many_streams: int = 5000  # the per-stream memory cost is measured with this many
 
 
 QUICK = Timing(wrk_s=3.0, warmup_s=1.0, stream_s=5.0, abort_streams=20, abort_unary=10,
-               open_streams=100)
+               open_streams=100, many_streams=500)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Bench:
     profile: bool
     quiet_s: float = 0.0
     targets: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (url, model)
+    gateways: dict[str, procs.Server] = field(default_factory=dict)  # SQLite, Postgres ledger
     servers: list[procs.Server] = field(default_factory=list)  # all started, for CPU use
     start_rss_mb: float = 0.0  # the gateway's, before its first call
 
@@ -106,7 +108,7 @@ def wrk_phase(bench: Bench, connections: int) -> dict[str, Any]:
         endpoint = f"{url}/v1/chat/completions"
         run = partial(wrk.run, endpoint, script, connections, bench.timing.wrk_s, log)
         results[name] = bench.measure(
-            partial(_with_backlog, run, url) if name == "gateway" else run,
+            partial(_watched, run, url) if name in bench.gateways else run,
             partial(wrk.run, endpoint, script, connections, bench.timing.warmup_s, log))
     if bench.profile and connections > 1:
         script, seconds = script_dir / "post-gateway.lua", bench.timing.wrk_s
@@ -142,12 +144,12 @@ def _averaged(pair: list[dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
-def _with_backlog(run: Callable[[], dict[str, Any]], url: str) -> dict[str, Any]:
-    """`run()`'s figures and the gateway's ledger rows not yet written right after it."""
+def _watched(run: Callable[[], dict[str, Any]], url: str) -> dict[str, Any]:
+    """`run()`'s figures, the gateway's event-loop lag during it and its ledger backlog one
+    second after it (rows not yet in the database)."""
+    watch = gauges.Watch(url)
     figures = run()
-    metrics = httpx.get(f"{url}/metrics", timeout=5).text
-    found = re.search(r"^gateway_ledger_pending (\S+)$", metrics, re.M)
-    figures["ledger_pending"] = float(found.group(1)) if found else None
+    figures.update(watch.result())
     return figures
 
 
@@ -156,9 +158,10 @@ def _script(name: str, *args: object) -> list[str]:
 
 
 def phase_streams(bench: Bench) -> dict[str, Any]:
-    """50 new streams a second (100 tokens at 100 tokens/s) against every target."""
+    """50 new streams a second (100 tokens at 100 tokens/s) against every target but the
+    Postgres-ledger gateway (the ledger's database does not change how a stream relays)."""
     return {name: _open_loop(bench, url, model, "openai")
-            for name, (url, model) in bench.targets.items()}
+            for name, (url, model) in bench.targets.items() if name != "gateway-pg"}
 
 
 def phase_anthropic(bench: Bench) -> dict[str, Any]:
@@ -172,7 +175,8 @@ def _open_loop(bench: Bench, url: str, model: str, api: str) -> dict[str, Any]:
     argv = _script("streams.py", "--url", url, "--key", KEY, "--model", model, "--api", api,
                    "--rate", 50, "--duration", seconds, "--ttft-ms", 200, "--tps", 100,
                    "--tokens", 100)
-    return bench.measure(partial(procs.run_json, argv, seconds + 60, bench.out / "streams.log"))
+    run = partial(procs.run_json, argv, seconds + 60, bench.out / "streams.log")
+    return bench.measure(partial(_watched, run, url) if url == bench.gateway.url else run)
 
 
 def phase_abort(bench: Bench) -> dict[str, Any]:
@@ -180,32 +184,52 @@ def phase_abort(bench: Bench) -> dict[str, Any]:
     argv = _script("abort.py", "--gateway", bench.gateway.url, "--sim", bench.sim.url,
                    "--key", KEY, "--model", "bench-model",
                    "--streams", bench.timing.abort_streams, "--unary", bench.timing.abort_unary)
-    return bench.measure(partial(procs.run_json, argv, 120, bench.out / "abort.log"))
+    run = partial(procs.run_json, argv, 120, bench.out / "abort.log")
+    return bench.measure(partial(_watched, run, bench.gateway.url))
 
 
 def phase_memory(bench: Bench) -> dict[str, Any]:
-    """Gateway RSS (process and children) while N slow streams are open through it."""
+    """Gateway RSS (process and children) while N slow streams are open through it, then the
+    cost of each stream with many more open."""
     count = bench.timing.open_streams
     bench.settle()
     idle, cpu = bench.gateway.rss_mb(), host.CpuWatch(bench.servers)
+    held = _hold(bench, count)
+    figures = {"streams": count, "open_at_measure": held["open"],
+               "gateway_rss_mb": held["gateway_rss_mb"], "gateway_idle_rss_mb": idle,
+               "gateway_start_rss_mb": bench.start_rss_mb, "sim_rss_mb": held["sim_rss_mb"],
+               "cpu": cpu.result(), "client": held["client"]}
+    many = bench.timing.many_streams
+    before = bench.gateway.rss_mb()
+    crowd = _hold(bench, many)
+    figures["many"] = {"streams": many, "open_at_measure": crowd["open"],
+                       "rss_before_mb": before, "rss_mb": crowd["gateway_rss_mb"],
+                       "per_stream_kb": (crowd["gateway_rss_mb"] - before) * 1024 / max(
+                           1, crowd["open"])}
+    figures.update(gauges.Watch(bench.gateway.url).result())
+    return figures
+
+
+def _hold(bench: Bench, count: int) -> dict[str, Any]:
+    """Open `count` slow streams, measure RSS once each has its first chunk, close them."""
     argv = _script("streams.py", "--url", bench.gateway.url, "--key", KEY,
                    "--model", "bench-model", "--hold", count, "--rate", 250, "--ttft-ms", 100,
-                   "--tps", 2, "--tokens", 120, "--ready-timeout", 30, "--hold-seconds", 60)
-    client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                   "--tps", 2, "--tokens", 120, "--ready-timeout", 30 + count / 100,
+                   "--hold-seconds", 120)
+    client = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              preexec_fn=procs.raise_fd_limit)
     try:
         line = client.stdout.readline() if client.stdout else ""
         if not line.startswith("READY "):
             raise RuntimeError(f"stream holder failed: {line!r}")
         ready = json.loads(line[len("READY "):])
         rss, sim_rss = bench.gateway.rss_mb(), bench.sim.rss_mb()
-        held, _ = client.communicate("go\n", timeout=60)
+        held, _ = client.communicate("go\n", timeout=120)
     finally:
         if client.poll() is None:
             client.kill()
             client.wait(timeout=5)
-    return {"streams": count, "open_at_measure": ready["open"], "gateway_rss_mb": rss,
-            "gateway_idle_rss_mb": idle, "gateway_start_rss_mb": bench.start_rss_mb,
-            "sim_rss_mb": sim_rss, "cpu": cpu.result(),
+    return {"open": ready["open"], "gateway_rss_mb": rss, "sim_rss_mb": sim_rss,
             "client": json.loads(held.strip().splitlines()[-1])}
 
 
@@ -226,6 +250,13 @@ def main(argv: list[str]) -> None:
                         help="replace the report part of bench/RESULTS.md")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the gateway in an extra concurrency-20 run")
+    parser.add_argument("--litellm", metavar="BIN",
+                        help="LiteLLM's proxy command (default: beside this Python, or on PATH)")
+    parser.add_argument("--postgres", default=postgres.DEFAULT, metavar="URL",
+                        help="a Postgres database the benchmark may create a throwaway "
+                        "database beside, for the Postgres-ledger gateway (default: %(default)s)")
+    parser.add_argument("--no-postgres", action="store_true",
+                        help="skip the Postgres-ledger gateway")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="before each measurement, wait up to this long for other "
                         "processes to go quiet")
@@ -233,11 +264,12 @@ def main(argv: list[str]) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     procs.raise_fd_limit()
     results: dict[str, Any] = {"meta": host.describe(argv), "quick": args.quick, "phases": {}}
-    litellm = importlib.util.find_spec("litellm") is not None
-    results["litellm"] = "measured" if litellm else "LiteLLM not installed: skipped"
+    litellm = procs.litellm_executable(args.litellm)
+    results["litellm"] = f"measured ({litellm})" if litellm else "LiteLLM not installed: skipped"
     if not litellm:
         print("LiteLLM not installed: skipped", flush=True)
     started: list[procs.Server] = []
+    database = None if args.no_postgres else postgres.Throwaway(args.postgres)
     try:
         sim = procs.start_sim(args.out)
         started.append(sim)
@@ -247,8 +279,16 @@ def main(argv: list[str]) -> None:
         bench = Bench(args.out, QUICK if args.quick else Timing(), sim, gateway, args.profile,
                       args.wait_quiet, servers=started, start_rss_mb=gateway.rss_mb())
         bench.targets = {"direct": (sim.url, "sim-gpt"), "gateway": (gateway.url, "bench-model")}
+        bench.gateways = {"gateway": gateway}
+        if database is not None:
+            config = procs.write_gateway_config(args.out / "gateway-pg.yaml", database.create(),
+                                                sim.url, KEY)
+            with_pg = procs.start_gateway(config, args.out, name="gateway-pg")
+            started.append(with_pg)
+            bench.targets["gateway-pg"] = (with_pg.url, "bench-model")
+            bench.gateways["gateway-pg"] = with_pg
         if litellm:
-            server = procs.start_litellm(litellm_config, args.out)
+            server = procs.start_litellm(litellm, litellm_config, args.out)
             started.append(server)
             bench.targets["litellm"] = (server.url, "bench-model")
         for name in PHASES:
@@ -260,6 +300,8 @@ def main(argv: list[str]) -> None:
     finally:
         for server in reversed(started):
             server.stop()
+        if database is not None:
+            database.drop()
     results["checks"] = report.checks(results)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     text = report.render(results)
