@@ -103,14 +103,21 @@ class Database:
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._call_insert: CallInsert | None = None
+        self._schema_of: Database | None = None
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def shares_schema_with(self, other: Database) -> Database:
+        """Another engine on the same database: once `other` brought the schema to head, this
+        one need not again (the ledger writer's own engine, on its own loop)."""
+        self._schema_of = other
+        return self
+
     async def ensure_ready(self) -> None:
         """Migrate to head and upsert the config's workloads, once per process."""
-        if self._ready:
+        if self._ready or (self._schema_of is not None and self._schema_of._ready):
             return
         async with self._ready_lock:
             if self._ready:

@@ -80,7 +80,8 @@ class Ledger:
         tag = database_tag(settings.database_url)
         self.journal = Journal(journal_dir(settings, spool_dir), tag)
         self.writer = LedgerWriter(
-            self.database,
+            # its own engine: the writer runs on a loop of its own
+            Database(settings).shares_schema_with(self.database),
             FileSpool(spool_path(settings, spool_dir)),
             self.redis_spool,
             journal=self.journal,
@@ -143,8 +144,6 @@ class Ledger:
     async def close(self) -> None:
         if self._key_sync is not None:
             await self._key_sync.close()
-        await self.writer.close()
+        await self.writer.close()  # closes its own database engine and spools
         await asyncio.to_thread(self.journal.close)
         await self.database.close()
-        if self.redis_spool is not None:
-            await self.redis_spool.close()

@@ -13,9 +13,9 @@ everything still queued."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
-import itertools
 import logging
 import time
 from collections import deque
@@ -36,6 +36,7 @@ from gateway.ledger.dead_letters import (
 )
 from gateway.ledger.models import as_decimal
 from gateway.ledger.spool import FileSpool, Rows, WriteRows
+from gateway.loop_thread import LoopThread
 from gateway.metrics import (
     BATCH_SAVINGS,
     CANCELLED_COST,
@@ -99,9 +100,12 @@ class LedgerWriter:
         self.write_timeout = write_timeout
         self.check_interval = check_interval
         self._queue: deque[Call] = deque()
+        self._taken = 0  # calls out of the queue whose rows are being made
         self._unspooled: Rows = []  # only when every spool failed too
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._thread: LoopThread | None = None  # where `_run` runs, once started
+        self._main_loop: asyncio.AbstractEventLoop | None = None
+        self._running: concurrent.futures.Future[None] | None = None
         self._closing = False
         self._down_until = 0.0
         self._backoff = 0.0
@@ -118,9 +122,16 @@ class LedgerWriter:
             self._spool_now(call)
         else:
             self._queue.append(call)
-            if len(self._queue) >= self.batch_size:
-                self._wake.set()
+            if len(self._queue) == self.batch_size:
+                self._nudge()
         LEDGER_PENDING.set(self.pending)
+
+    def _nudge(self) -> None:
+        """Wake the writer (on its own thread's loop once started)."""
+        if self._thread is not None and not self._thread.is_current():
+            self._thread.call_soon(self._wake.set)
+        else:
+            self._wake.set()
 
     def _spool_now(self, call: Call) -> None:
         rows, letters = self._rows([call])
@@ -136,17 +147,27 @@ class LedgerWriter:
     def pending(self) -> int:
         """Rows not yet in the database: queued, held, and spooled."""
         spooled = sum(spool.pending for spool in self.spools)
-        return len(self._queue) + len(self._unspooled) + spooled
+        return len(self._queue) + self._taken + len(self._unspooled) + spooled
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ledger-writer")
+        """Run the writer on an event loop of its own, in its own thread: under load the
+        request loop serves every ready call between two of the writer's awaits, and the
+        ledger fell behind. `record` (request loop) and the writer share only a deque; the
+        writer's database engine, spools and waits all belong to its loop."""
+        self._main_loop = asyncio.get_running_loop()
+        self._thread = LoopThread("ledger-writer")
+        self._thread.start()
+        self._running = self._thread.submit(self._run())
 
     async def close(self) -> None:
         """Write (or spool) everything queued, then stop."""
         self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        self._nudge()
+        if self._running is not None and self._thread is not None:
+            await asyncio.wrap_future(self._running)
+            await asyncio.to_thread(self._thread.stop)
+        else:
+            await self._release()
         if self._unspooled:
             log.error(
                 "ledger: %d rows could be neither written nor spooled; their calls stay in "
@@ -156,7 +177,13 @@ class LedgerWriter:
         LEDGER_PENDING.set(self.pending)
 
     async def flush(self) -> None:
-        """Write (or spool) everything queued now."""
+        """Write (or spool) everything queued now (on the writer's loop once it runs)."""
+        if self._thread is not None and not self._thread.is_current() and not self._closing:
+            await asyncio.wrap_future(self._thread.submit(self._flush()))
+        else:
+            await self._flush()
+
+    async def _flush(self) -> None:
         await self._shed_overflow()
         while self._queue:
             await self._flush_batch()
@@ -170,7 +197,7 @@ class LedgerWriter:
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
             try:
-                await self.flush()
+                await self._flush()
                 if time.monotonic() >= self._next_check and self._database_up():
                     self._next_check = time.monotonic() + self.check_interval
                     LEDGER_DEAD_LETTERS.set(self.dead_letters.refresh())
@@ -178,7 +205,17 @@ class LedgerWriter:
             except Exception:  # the writer must outlive any one bad cycle
                 log.exception("ledger writer cycle failed; retrying")
             LEDGER_PENDING.set(self.pending)
-        await self.flush()
+        await self._flush()
+        await self._release()
+
+    async def _release(self) -> None:
+        """Close what belongs to the writer's loop: its database connections, its spools'."""
+        for spool in self.spools:
+            closing = getattr(spool, "close", None)
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing()
+        await self.database.close()
 
     async def _shed_overflow(self) -> None:
         """Calls arrive faster than the database takes them: spool the oldest, a batch at a time."""
@@ -192,11 +229,14 @@ class LedgerWriter:
         await self._store(rows)
 
     async def _take(self, count: int) -> Rows:
-        """The rows of the oldest `count` calls, which leave the queue only once rows exist."""
-        rows = await self._meter(list(itertools.islice(self._queue, count)))
-        for _ in range(count):
-            self._queue.popleft()
-        return rows
+        """The rows of the oldest `count` calls (counted as pending until their rows exist;
+        costing never raises: a call it cannot cost becomes a dead letter)."""
+        batch = [self._queue.popleft() for _ in range(count)]
+        self._taken += count
+        try:
+            return await self._meter(batch)
+        finally:
+            self._taken -= count
 
     async def _meter(self, batch: list[Call]) -> Rows:
         """Rows for `batch`; a call that cannot be costed at all is kept as a dead letter.
@@ -257,7 +297,12 @@ class LedgerWriter:
             self._committed([row["id"] for row in rows])
 
     def _committed(self, ids: list[str]) -> None:
-        if self.journal is not None and ids:
+        """Tell the call journal (which belongs to the request loop's thread)."""
+        if self.journal is None or not ids:
+            return
+        if self._thread is not None and self._thread.is_current() and self._main_loop:
+            self._main_loop.call_soon_threadsafe(self.journal.committed, ids)
+        else:
             self.journal.committed(ids)
 
     async def insert(self, rows: Rows) -> Rows:

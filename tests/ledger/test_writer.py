@@ -21,7 +21,23 @@ from tests.ledger.helpers import make_call, make_meter, settings, wait_for
 class FlakyDatabase(Database):
     """A real database whose writes fail like an unreachable server while `down`."""
 
-    down = False
+    def __init__(self, settings, source: FlakyDatabase | None = None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(settings)
+        self._source = source
+        self._down = False
+
+    @property
+    def down(self) -> bool:
+        return self._source.down if self._source is not None else self._down
+
+    @down.setter
+    def down(self, value: bool) -> None:
+        self._down = value
+
+    def twin(self) -> FlakyDatabase:
+        """Another engine on the same database, down when this one is: the writer's (it runs
+        on a loop of its own, and an engine's connections belong to one loop)."""
+        return FlakyDatabase(self.settings, source=self).shares_schema_with(self)  # type: ignore[return-value]
 
     async def write_calls(self, rows):  # type: ignore[no-untyped-def]
         if self.down:
@@ -50,7 +66,8 @@ async def database(db_url: str):
 def writer_for(database: Database, tmp_path: Path, **options) -> LedgerWriter:  # type: ignore[no-untyped-def]
     options.setdefault("interval", 0.02)
     options.setdefault("check_interval", 0.05)
-    return LedgerWriter(database, FileSpool(tmp_path / "ledger.spool"), **options)
+    twin = database.twin() if isinstance(database, FlakyDatabase) else database
+    return LedgerWriter(twin, FileSpool(tmp_path / "ledger.spool"), **options)
 
 
 async def test_every_call_is_written_once(database: FlakyDatabase, tmp_path: Path) -> None:
@@ -123,18 +140,21 @@ async def test_redis_is_the_spool_when_configured(
     database: FlakyDatabase, tmp_path: Path, redis_server: str, redis_prefix: str
 ) -> None:
     spool = RedisSpool(Redis.from_url(redis_server), redis_prefix, "writer")
+    # The writer owns `spool` (its client lives on the writer's loop, which closes it); the
+    # test looks at the same list through a client of its own.
+    probe = RedisSpool(Redis.from_url(redis_server), redis_prefix, "writer")
     writer = writer_for(database, tmp_path, redis_spool=spool)
     await writer.start()
     database.down = True
     for _ in range(6):
         writer.record(make_call(database.settings))
-    await wait_for(lambda: _equals(spool.count(), 6))
+    await wait_for(lambda: _equals(probe.count(), 6))
     assert writer.file_spool.pending == 0
     database.down = False
     await wait_for(lambda: _equals(row_count(database), 6))
     await writer.close()
-    assert await spool.count() == 0
-    await spool.close()
+    assert await probe.count() == 0
+    await probe.close()
 
 
 async def test_with_redis_down_too_rows_go_to_the_file(
@@ -149,8 +169,7 @@ async def test_with_redis_down_too_rows_go_to_the_file(
     await wait_for(lambda: _true(writer.file_spool.pending == 4))
     database.down = False
     await wait_for(lambda: _equals(row_count(database), 4))
-    await writer.close()
-    await dead.close()
+    await writer.close()  # closes `dead`, which it owns
 
 
 async def test_tokens_and_cost_are_counted_once_per_call(
