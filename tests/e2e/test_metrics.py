@@ -27,8 +27,9 @@ def test_request_path_metrics_are_exported(client: openai.OpenAI, gateway) -> No
     text = httpx.get(f"{gateway.url}/metrics").text
     for name in ("gateway_requests_total", "gateway_time_to_first_token_seconds_bucket",
                  "gateway_output_tokens_per_second_bucket", "gateway_overhead_seconds_bucket",
-                 "gateway_ledger_pending"):
+                 "gateway_ledger_pending", "gateway_event_loop_lag_seconds_bucket"):
         assert re.search(rf"^{name}", text, re.M), name
+    assert metric_sum(text, "gateway_event_loop_lag_seconds_count") > 0  # the probe ticks
     assert metric_sum(text, "gateway_requests_total", workload="chat-ui", mode="stream",
                       status="completed") >= 1
 
