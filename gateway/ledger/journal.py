@@ -101,10 +101,11 @@ class _Segment:
         """fsync what was copied in, then drop the written whole pages from this process."""
         written = self.size
         os.fsync(self.fd)
+        start = self.synced // mmap.PAGESIZE * mmap.PAGESIZE
         done = min(written, self.capacity) // mmap.PAGESIZE * mmap.PAGESIZE
-        if done > self.synced // mmap.PAGESIZE * mmap.PAGESIZE:
+        if done > start:  # only the pages filled since the last sync
             with contextlib.suppress(OSError, ValueError):
-                self.map.madvise(mmap.MADV_DONTNEED, 0, done)
+                self.map.madvise(mmap.MADV_DONTNEED, start, done - start)
         self.synced = written
 
     def close(self) -> None:
