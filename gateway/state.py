@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from gateway.auth import Authenticator
 from gateway.batch.lane import BatchLane
+from gateway.budgets.limiter import Limiter
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
 from gateway.errors import ModelNotFound
@@ -32,6 +33,10 @@ class GatewayState:
         self.auth = Authenticator(settings)
         self.pool = UpstreamPool()
         self.ledger: LedgerSink = ledger or NullLedger()
+        self.limits = Limiter(settings)
+        writer = getattr(self.ledger, "writer", None)  # the Ledger's; settles what it costs
+        if writer is not None:
+            writer.costed = self.limits.settle
         self.ready = False
         self.shutting_down = False
         journal = getattr(self.ledger, "journal", None)  # the Ledger's; none without one
@@ -53,10 +58,13 @@ class GatewayState:
     def finish_call(self, call: Call) -> None:
         call.finished_at = datetime.now(UTC)
         observe_call(call)
+        self.limits.release(call)
         self.ledger.record(call)
 
     async def start(self) -> None:
         await self.ledger.start()
+        queries = getattr(self.ledger, "queries", None)
+        await self.limits.start(None if queries is None else queries.spent)
         await self.batch.start()
         self.ready = True
 
@@ -77,3 +85,4 @@ class GatewayState:
         await self.batch.close()
         await self.pool.close()
         await self.ledger.close()
+        await self.limits.close()  # after the ledger: its last rows are settled too

@@ -64,6 +64,7 @@ class MessagesEndpoint:
                 provider, model, "anthropic", "messages", body, call.id, stream=stream,
                 client_headers=forwarded_headers(scope),
             )
+            await state.limits.admit(call)
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)
             return

@@ -106,6 +106,7 @@ class GeminiEndpoint:
             request, reply = upstream_call(
                 provider, model, "gemini", route, body, call.id, stream=stream
             )
+            await state.limits.admit(call)
         except GatewayError as err:
             await send_error(send, err, shapes.GEMINI)
             return

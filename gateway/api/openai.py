@@ -54,6 +54,7 @@ class OpenAIEndpoint:
             request, reply = upstream_call(
                 provider, model, "openai", self.route, body, call.id, stream=stream
             )
+            await state.limits.admit(call)
         except GatewayError as err:
             await send_error(send, err, shapes.OPENAI)
             return

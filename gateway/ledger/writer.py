@@ -19,7 +19,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -89,6 +89,7 @@ class LedgerWriter:
         )
         self.dead_letters = dead_letters or DeadLetters(dead_letter_path(file_spool.path))
         self.journal = journal  # told which calls are durably taken
+        self.costed: Callable[[Rows], None] | None = None  # told each row once it is costed
         self.billing = billing or {}
         self.batch_size = batch_size
         self.interval = interval
@@ -121,6 +122,7 @@ class LedgerWriter:
 
     def _spool_now(self, call: Call) -> None:
         rows, letters = self._rows([call])
+        self._tell(rows)
         try:
             self.file_spool.push_now(rows)
             self._accepted(rows)
@@ -203,7 +205,16 @@ class LedgerWriter:
             rows, letters = self._rows(batch)
             await asyncio.sleep(0)  # let requests run between metering and the insert
         await self._bury(letters)
+        self._tell(rows)
         return rows
+
+    def _tell(self, rows: Rows) -> None:
+        """Hand freshly costed rows to `costed` (the limits settle on them)."""
+        if self.costed is not None and rows:
+            try:
+                self.costed(rows)
+            except Exception:
+                log.exception("ledger: settling the limits of %d rows failed", len(rows))
 
     def _rows(self, batch: list[Call]) -> tuple[Rows, list[Letter]]:
         rows: Rows = []
