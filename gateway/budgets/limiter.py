@@ -27,10 +27,12 @@ from gateway.budgets.estimate import estimate, pico
 from gateway.budgets.headers import rate_headers, refusal
 from gateway.budgets.memory import MemoryStore
 from gateway.budgets.terms import (
+    NONE,
     Ask,
     Bill,
     Rule,
     Store,
+    Usage,
     Verdict,
     period_end,
     period_start,
@@ -40,13 +42,14 @@ from gateway.calls import Call
 from gateway.config import Limits, ModelConfig, Settings
 from gateway.errors import LimitExceeded, LimitsUnavailable
 from gateway.ledger.models import as_decimal
-from gateway.metrics import RATE_LIMITED
+from gateway.metrics import BUDGET_REMAINING, RATE_LIMITED
 
 log = logging.getLogger("gateway.budgets")
 
 CHUNK = 200  # ids or bills per store step off the request path
 RETRY = 1.0  # seconds before a failed release or settlement is sent again
 MAX_QUEUED = 100_000
+GAUGE_INTERVAL = 2.0
 
 
 def key_id(key: str) -> str:
@@ -186,6 +189,7 @@ class Limiter:
         self._tasks = [
             asyncio.create_task(self._send(), name="limits-settle"),
             asyncio.create_task(self._renew(), name="limits-renew"),
+            asyncio.create_task(self._gauges(), name="limits-gauges"),
         ]
 
     async def close(self) -> None:
@@ -225,6 +229,30 @@ class Limiter:
                     await self.store.renew(ids[start : start + CHUNK], self.ttl)
             except Exception as exc:
                 log.warning("limits: could not renew %d reservations (%s)", len(ids), exc)
+
+    async def usage(self, rules: list[Rule]) -> tuple[str, str, list[Usage]]:
+        """The current day and month, and each rule's figures in them."""
+        day, month = periods(datetime.now(UTC))
+        return day, month, await self.store.usage(rules, day, month)
+
+    async def _gauges(self) -> None:
+        """`gateway_budget_remaining_usd{workload,period}`, every few seconds."""
+        while True:
+            rules = [rule for rule in self.workloads.values() if rule.budgets]
+            try:
+                _, _, figures = await self.usage(rules)
+            except Exception as exc:
+                log.debug("limits: no figures for the gauges (%s)", exc)
+                figures = []
+            for rule, usage in zip(rules, figures, strict=False):
+                for period, budget, spent, reserved in (
+                    ("day", rule.usd_per_day, usage.spent_day, usage.reserved_day),
+                    ("month", rule.usd_per_month, usage.spent_month, usage.reserved_month),
+                ):
+                    if budget != NONE:
+                        headroom = max(0, budget - spent - reserved)
+                        BUDGET_REMAINING.labels(rule.scope[2:], period).set(headroom / 10**12)
+            await asyncio.sleep(GAUGE_INTERVAL)
 
     # --- helpers -------------------------------------------------------------------------
 

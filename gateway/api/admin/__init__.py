@@ -1,11 +1,12 @@
-"""Admin and ledger routes under /v1/gateway: call records, spend, stored keys."""
+"""Admin and ledger routes under /v1/gateway: call records, spend, stored keys, budgets."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from gateway.api.admin import keys, records
+from gateway.api.admin import budgets, keys, records
 
 router = APIRouter(prefix="/v1/gateway", include_in_schema=False)
 router.include_router(records.router)
 router.include_router(keys.router)
+router.include_router(budgets.router)
