@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import limits
 import yaml
 
 
@@ -107,7 +108,7 @@ def write_configs(out: Path, sim_url: str, key: str) -> tuple[Path, Path]:
                     "price": {"input": 0.15, "output": 0.6}},
                    {"name": "bench-claude", "provider": "sim-anthropic",
                     "upstream_model": "sim-claude", "price": {"input": 1.0, "output": 5.0}}],
-        "workloads": [{"name": "bench", "keys": [key]}],
+        "workloads": [{"name": "bench", "keys": [key]}, limits.WORKLOAD],
     }
     litellm = {
         "model_list": [{"model_name": "bench-model", "litellm_params": {

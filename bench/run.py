@@ -25,6 +25,7 @@ from typing import Any
 
 import host
 import httpx
+import limits
 import procs
 import pyspy
 import report
@@ -32,7 +33,7 @@ import wrk
 
 BENCH = Path(__file__).resolve().parent
 KEY = "sk-bench-key"
-PHASES = ("latency", "throughput", "streams", "anthropic", "abort", "memory")  # run order
+PHASES = ("latency", "throughput", "streams", "anthropic", "abort", "memory", "limits")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Bench:
     gateway: procs.Server
     profile: bool
     quiet_s: float = 0.0
+    redis_url: str | None = None  # for the limits phase's Redis store
     targets: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (url, model)
     servers: list[procs.Server] = field(default_factory=list)  # all started, for CPU use
     start_rss_mb: float = 0.0  # the gateway's, before its first call
@@ -187,6 +189,7 @@ RUNNERS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "latency": partial(wrk_phase, connections=1), "throughput": partial(wrk_phase, connections=20),
     "streams": phase_streams, "anthropic": phase_anthropic, "abort": phase_abort,
     "memory": phase_memory,
+    "limits": lambda bench: limits.phase(bench, KEY, bench.redis_url),
 }
 
 
@@ -202,6 +205,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="before each measurement, wait up to this long for other "
                         "processes to go quiet")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                        help="Redis for the limits phase's shared store (skipped if it does not "
+                        "answer)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     procs.raise_fd_limit()
@@ -218,7 +224,8 @@ def main(argv: list[str]) -> None:
         gateway = procs.start_gateway(gateway_config, args.out)
         started.append(gateway)
         bench = Bench(args.out, QUICK if args.quick else Timing(), sim, gateway, args.profile,
-                      args.wait_quiet, servers=started, start_rss_mb=gateway.rss_mb())
+                      args.wait_quiet, redis_url=args.redis_url, servers=started,
+                      start_rss_mb=gateway.rss_mb())
         bench.targets = {"direct": (sim.url, "sim-gpt"), "gateway": (gateway.url, "bench-model")}
         if litellm:
             server = procs.start_litellm(litellm_config, args.out)

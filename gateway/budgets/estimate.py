@@ -79,6 +79,8 @@ def requested_output(body: dict[str, Any]) -> int | None:
 
 
 def _choices(body: dict[str, Any]) -> int:
+    if not any(key in body for key in (*_CHOICES, *_GEMINI_CONFIG)):
+        return 1
     counts = [_positive_int(body.get(key)) or 1 for key in _CHOICES]
     for name in _GEMINI_CONFIG:
         config = body.get(name)

@@ -50,6 +50,7 @@ CHUNK = 200  # ids or bills per store step off the request path
 RETRY = 1.0  # seconds before a failed release or settlement is sent again
 MAX_QUEUED = 100_000
 GAUGE_INTERVAL = 2.0
+CLOSE_TIMEOUT = 5.0
 
 
 def key_id(key: str) -> str:
@@ -79,7 +80,8 @@ class Limiter:
         self._releases: list[str] = []
         self._bills: list[Bill] = []
         self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[None]] = []  # the sender first
+        self._closing = False
 
     # --- who is limited ------------------------------------------------------------------
 
@@ -193,16 +195,22 @@ class Limiter:
         ]
 
     async def close(self) -> None:
-        for task in self._tasks:
+        """Send what is queued, then stop. The sender is asked to stop rather than cancelled
+        (redis-py can swallow a cancellation mid-command); nothing waits longer than
+        CLOSE_TIMEOUT."""
+        self._closing = True
+        self._wake.set()
+        for task in self._tasks[1:]:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT)
         with contextlib.suppress(Exception):
-            await self._flush()
-        await self.store.close()
+            await asyncio.wait_for(self._flush(), CLOSE_TIMEOUT)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.store.close(), CLOSE_TIMEOUT)
 
     async def _send(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             try:

@@ -37,7 +37,7 @@ def _level(bucket: _Bucket | None, cap: int, now: float) -> float:
 
 
 def _window(win: Window | None, cap: int, left: float) -> Window:
-    remaining = max(0, math.floor(left))
+    remaining = int(left) if left > 0 else 0
     if win is None or remaining < win.remaining:
         return Window(cap, remaining, math.ceil((cap - left) * 1000 / cap * WINDOW) / 1000)
     return win

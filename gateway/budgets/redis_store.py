@@ -1,4 +1,5 @@
-"""The buckets in Redis, shared by every gateway replica: one script per step (`scripts`).
+"""The buckets in Redis, shared by every gateway replica: one script per step (`scripts`),
+over the lean pipelined connection (`resp`).
 
 Admission is one EVALSHA round trip; releases and settlements are sent off the request path,
 many at a time.
@@ -8,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis.asyncio as redis
-
 from gateway.budgets import scripts
+from gateway.budgets.resp import LeanRedis, Script
 from gateway.budgets.terms import Ask, Bill, Rule, Usage, Verdict, Window
 
 PREFIX = "gateway:{limits}:"
@@ -22,20 +22,18 @@ def _window(limit: Any, remaining: Any, reset_ms: Any) -> Window | None:
     return Window(limit, int(remaining), int(reset_ms) / 1000) if limit else None
 
 
+_ADMIT, _RELEASE, _SETTLE = Script(scripts.ADMIT), Script(scripts.RELEASE), Script(scripts.SETTLE)
+_RENEW, _USAGE, _SEED = Script(scripts.RENEW), Script(scripts.USAGE), Script(scripts.SEED)
+
+
 class RedisStore:
-    def __init__(self, client: redis.Redis, prefix: str = PREFIX) -> None:
+    def __init__(self, client: LeanRedis, prefix: str = PREFIX) -> None:
         self.client = client
         self.prefix = prefix
-        self._admit = client.register_script(scripts.ADMIT)
-        self._release = client.register_script(scripts.RELEASE)
-        self._settle = client.register_script(scripts.SETTLE)
-        self._renew = client.register_script(scripts.RENEW)
-        self._usage = client.register_script(scripts.USAGE)
-        self._seed = client.register_script(scripts.SEED)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = PREFIX) -> RedisStore:
-        return cls(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5), prefix)
+        return cls(LeanRedis(url), prefix)
 
     async def admit(self, ask: Ask) -> Verdict:
         args: list[Any] = [
@@ -45,7 +43,7 @@ class RedisStore:
         for rule in ask.rules:
             args += [rule.scope, rule.rpm, rule.tpm, rule.concurrency, rule.usd_per_day,
                      rule.usd_per_month]
-        reply = await self._admit(args=args)
+        reply = await self.client.run(_ADMIT, *args)
         requests, tokens = _window(*reply[4:7]), _window(*reply[7:10])
         if reply[0] == 1:
             return Verdict(requests=requests, tokens=tokens)
@@ -57,7 +55,7 @@ class RedisStore:
 
     async def release(self, ids: list[str]) -> None:
         if ids:
-            await self._release(args=[self.prefix, *ids])
+            await self.client.run(_RELEASE, self.prefix, *ids)
 
     async def settle(self, bills: list[Bill]) -> None:
         for start in range(0, len(bills), SETTLE_CHUNK):
@@ -65,17 +63,17 @@ class RedisStore:
             for bill in bills[start : start + SETTLE_CHUNK]:
                 args += [bill.id, bill.usd, bill.tokens, bill.day, bill.month,
                          "\n".join(bill.scopes), bill.parent or "", bill.share]
-            await self._settle(args=args)
+            await self.client.run(_SETTLE, *args)
 
     async def renew(self, ids: list[str], ttl: float) -> None:
         if ids:
-            await self._renew(args=[self.prefix, int(ttl * 1000), *ids])
+            await self.client.run(_RENEW, self.prefix, int(ttl * 1000), *ids)
 
     async def usage(self, rules: list[Rule], day: str, month: str) -> list[Usage]:
         args: list[Any] = [self.prefix, day, month, len(rules)]
         for rule in rules:
             args += [rule.scope, rule.rpm, rule.tpm]
-        rows = await self._usage(args=args) if rules else []
+        rows = await self.client.run(_USAGE, *args) if rules else []
         out = []
         for rule, row in zip(rules, rows, strict=True):
             spent_day, reserved_day, spent_month, reserved_month, in_flight = map(int, row[:5])
@@ -88,7 +86,7 @@ class RedisStore:
         for scope, period, amount in spent:
             args += [scope, period, amount]
         if spent:
-            await self._seed(args=args)
+            await self.client.run(_SEED, *args)
 
     async def close(self) -> None:
-        await self.client.aclose()
+        await self.client.close()

@@ -2,13 +2,15 @@
 
 Keys (all under the store's prefix, one hash tag so a cluster keeps them on one node):
 
-    res                 sorted set: reservation id -> expiry (ms, Redis's clock)
-    r:<id>              hash: usd, tok, day, month, and the scopes it holds a slot in
-                        (slots), reserved money in (money), took tpm tokens from (tpm)
-    b:<scope>           hash: rate buckets; r = requests left, t = tokens left (+ `@` the
-                        moment of that level, `#` the limit)
-    c:<scope>           calls in flight
-    u:<scope>:<period>  hash: spent, reserved (integer pico-USD)
+    res         sorted set: reservation id -> expiry (ms, Redis's clock)
+    r:<id>      hash: usd, tok, day, month, and the scopes it holds a slot in (slots),
+                reserved money in (money), took tpm tokens from (tpm)
+    s:<scope>   hash: the scope's rate buckets, `r` requests and `t` tokens left (`r@`, `t@`
+                the moment of that level, `t#` the tpm limit); `c` calls in flight; per
+                budget period `s:<period>` spent and `v:<period>` reserved (pico-USD)
+
+One hash per scope keeps a step to one read and a few writes per scope (each Redis call inside
+a script costs a microsecond or two).
 
 Buckets refill continuously (the whole limit per minute). Every script first purges expired
 reservations (their slots and reserved money return), so a crashed gateway leaks nothing.
@@ -35,32 +37,11 @@ local function int(x)
   return string.format('%d', x)
 end
 
-local function level(bucket, field, cap)
-  local v = redis.call('HMGET', bucket, field, field .. '@')
-  if not v[1] then return cap end
-  local left = tonumber(v[1]) + (now - tonumber(v[2])) * cap / WINDOW
+local function level(left, at, cap)
+  if not left then return cap end
+  left = tonumber(left) + (now - tonumber(at)) * cap / WINDOW
   if left > cap then return cap end
   return left
-end
-
-local function set_level(bucket, field, left, cap)
-  redis.call('HSET', bucket, field, tostring(left), field .. '@', now, field .. '#', cap)
-  redis.call('PEXPIRE', bucket, WINDOW * 2)
-end
-
-local function money(scope, period, field, amount)
-  local key = P .. 'u:' .. scope .. ':' .. period
-  redis.call('HINCRBY', key, field, amount)
-  if string.sub(period, 1, 1) == 'd' then
-    redis.call('EXPIRE', key, 3 * 86400)
-  else
-    redis.call('EXPIRE', key, 40 * 86400)
-  end
-end
-
-local function free_slot(scope)
-  local key = P .. 'c:' .. scope
-  if redis.call('DECR', key) <= 0 then redis.call('DEL', key) end
 end
 
 local function drop(id)
@@ -69,11 +50,11 @@ local function drop(id)
   redis.call('ZREM', P .. 'res', id)
   if not r[1] then return nil end
   redis.call('DEL', key)
-  for _, scope in ipairs(split(r[5])) do free_slot(scope) end
+  for _, scope in ipairs(split(r[5])) do redis.call('HINCRBY', P .. 's:' .. scope, 'c', -1) end
   if r[1] ~= '0' then
     for _, scope in ipairs(split(r[6])) do
-      money(scope, r[3], 'reserved', '-' .. r[1])
-      money(scope, r[4], 'reserved', '-' .. r[1])
+      redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. r[3], '-' .. r[1])
+      redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. r[4], '-' .. r[1])
     end
   end
   return r
@@ -113,37 +94,35 @@ for i = 0, tonumber(ARGV[9]) - 1 do
   local b = 10 + i * 6
   local scope = ARGV[b]
   local rpm, tpm, conc = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  local budgets = {{day, tonumber(ARGV[b + 4]), 'usd_per_day', 1},
-                   {month, tonumber(ARGV[b + 5]), 'usd_per_month', 2}}
-  local bucket = P .. 'b:' .. scope
-  local rule = {scope = scope}
+  local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
+                       's:' .. day, 'v:' .. day, 's:' .. month, 'v:' .. month)
+  local rule = {scope = scope, c = tonumber(v[5] or '0')}
   if rpm > 0 then
-    local left = level(bucket, 'r', rpm)
+    local left = level(v[1], v[2], rpm)
     if left < 1 then refuse(0, math.ceil((1 - left) * WINDOW / rpm), 'rpm', scope) end
     rule.r = {left, rpm}
   end
   if tpm > 0 and tok > 0 then
     local need = math.min(tok, tpm)
-    local left = level(bucket, 't', tpm)
+    local left = level(v[3], v[4], tpm)
     if left < need then refuse(0, math.ceil((need - left) * WINDOW / tpm), 'tpm', scope) end
     rule.t = {left, tpm, need}
   end
   if conc > 0 and slot then
-    if tonumber(redis.call('GET', P .. 'c:' .. scope) or '0') >= conc then
-      refuse(0, 1000, 'concurrency', scope)
-    end
-    rule.c = true
+    if rule.c >= conc then refuse(0, 1000, 'concurrency', scope) end
+    rule.slot = true
   end
+  local budgets = {{tonumber(ARGV[b + 4]), v[6], v[7], 'usd_per_day', 1},
+                   {tonumber(ARGV[b + 5]), v[8], v[9], 'usd_per_month', 2}}
   for _, budget in ipairs(budgets) do
-    if budget[2] >= 0 then
+    if budget[1] >= 0 then
       rule.u = true
-      local v = redis.call('HMGET', P .. 'u:' .. scope .. ':' .. budget[1], 'spent', 'reserved')
-      local spent, reserved = tonumber(v[1] or '0'), tonumber(v[2] or '0')
-      if spent + reserved + cost > budget[2] then
-        if spent + cost > budget[2] then
-          refuse(budget[4], -1, budget[3], scope)
+      local spent, reserved = tonumber(budget[2] or '0'), tonumber(budget[3] or '0')
+      if spent + reserved + cost > budget[1] then
+        if spent + cost > budget[1] then
+          refuse(budget[5], -1, budget[4], scope)
         else
-          refuse(0, 1000, budget[3], scope)
+          refuse(0, 1000, budget[4], scope)
         end
       end
     end
@@ -161,23 +140,30 @@ if worst then
 end
 local slots, moneys, tpms = {}, {}, {}
 for _, rule in ipairs(rules) do
-  local bucket = P .. 'b:' .. rule.scope
+  local key = P .. 's:' .. rule.scope
+  local fields = {}
   if rule.r then
-    set_level(bucket, 'r', rule.r[1] - 1, rule.r[2])
-    requests = window(requests, rule.r[2], rule.r[1] - 1)
+    local left = rule.r[1] - 1
+    fields[#fields + 1] = 'r'; fields[#fields + 1] = tostring(left)
+    fields[#fields + 1] = 'r@'; fields[#fields + 1] = now
+    requests = window(requests, rule.r[2], left)
   end
   if rule.t then
-    set_level(bucket, 't', rule.t[1] - rule.t[3], rule.t[2])
-    tokens = window(tokens, rule.t[2], rule.t[1] - rule.t[3])
+    local left = rule.t[1] - rule.t[3]
+    fields[#fields + 1] = 't'; fields[#fields + 1] = tostring(left)
+    fields[#fields + 1] = 't@'; fields[#fields + 1] = now
+    fields[#fields + 1] = 't#'; fields[#fields + 1] = rule.t[2]
+    tokens = window(tokens, rule.t[2], left)
     tpms[#tpms + 1] = rule.scope
   end
-  if rule.c then
-    redis.call('INCR', P .. 'c:' .. rule.scope)
+  if rule.slot then
+    fields[#fields + 1] = 'c'; fields[#fields + 1] = rule.c + 1
     slots[#slots + 1] = rule.scope
   end
+  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
   if rule.u and cost > 0 then
-    money(rule.scope, day, 'reserved', usd)
-    money(rule.scope, month, 'reserved', usd)
+    redis.call('HINCRBY', key, 'v:' .. day, usd)
+    redis.call('HINCRBY', key, 'v:' .. month, usd)
     moneys[#moneys + 1] = rule.scope
   end
 end
@@ -194,7 +180,7 @@ for i = 2, #ARGV do
   local key = P .. 'r:' .. ARGV[i]
   local held = redis.call('HGET', key, 'slots')
   if held and held ~= '' then
-    for _, scope in ipairs(split(held)) do free_slot(scope) end
+    for _, scope in ipairs(split(held)) do redis.call('HINCRBY', P .. 's:' .. scope, 'c', -1) end
     redis.call('HSET', key, 'slots', '')
   end
 end
@@ -214,10 +200,12 @@ for b = 2, #ARGV, 8 do
     local unused = tonumber(r[2]) - tok
     if unused > 0 then
       for _, scope in ipairs(split(r[7])) do
-        local bucket = P .. 'b:' .. scope
-        local cap = tonumber(redis.call('HGET', bucket, 't#') or '0')
+        local key = P .. 's:' .. scope
+        local v = redis.call('HMGET', key, 't', 't@', 't#')
+        local cap = tonumber(v[3] or '0')
         if cap > 0 then
-          set_level(bucket, 't', math.min(cap, level(bucket, 't', cap) + unused), cap)
+          local left = math.min(cap, level(v[1], v[2], cap) + unused)
+          redis.call('HSET', key, 't', tostring(left), 't@', now)
         end
       end
     end
@@ -228,16 +216,16 @@ for b = 2, #ARGV, 8 do
       local amount = int(math.min(share, tonumber(p[1])))
       local rest = redis.call('HINCRBY', key, 'usd', '-' .. amount)
       for _, scope in ipairs(split(p[4])) do
-        money(scope, p[2], 'reserved', '-' .. amount)
-        money(scope, p[3], 'reserved', '-' .. amount)
+        redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. p[2], '-' .. amount)
+        redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. p[3], '-' .. amount)
       end
       if rest <= 0 then drop(parent) end
     end
   end
   if usd ~= '0' then
     for _, scope in ipairs(split(ARGV[b + 5])) do
-      money(scope, day, 'spent', usd)
-      money(scope, month, 'spent', usd)
+      redis.call('HINCRBY', P .. 's:' .. scope, 's:' .. day, usd)
+      redis.call('HINCRBY', P .. 's:' .. scope, 's:' .. month, usd)
     end
   end
 end
@@ -260,14 +248,12 @@ local out = {}
 for i = 0, tonumber(ARGV[4]) - 1 do
   local b = 5 + i * 3
   local scope, rpm, tpm = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-  local d = redis.call('HMGET', P .. 'u:' .. scope .. ':' .. ARGV[2], 'spent', 'reserved')
-  local m = redis.call('HMGET', P .. 'u:' .. scope .. ':' .. ARGV[3], 'spent', 'reserved')
-  local bucket = P .. 'b:' .. scope
+  local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
+                       's:' .. ARGV[2], 'v:' .. ARGV[2], 's:' .. ARGV[3], 'v:' .. ARGV[3])
   local requests, tokens = {0, 0, 0}, {0, 0, 0}
-  if rpm > 0 then requests = window(requests, rpm, level(bucket, 'r', rpm)) end
-  if tpm > 0 then tokens = window(tokens, tpm, level(bucket, 't', tpm)) end
-  local row = {d[1] or '0', d[2] or '0', m[1] or '0', m[2] or '0',
-               tonumber(redis.call('GET', P .. 'c:' .. scope) or '0')}
+  if rpm > 0 then requests = window(requests, rpm, level(v[1], v[2], rpm)) end
+  if tpm > 0 then tokens = window(tokens, tpm, level(v[3], v[4], tpm)) end
+  local row = {v[6] or '0', v[7] or '0', v[8] or '0', v[9] or '0', tonumber(v[5] or '0')}
   for _, x in ipairs(requests) do row[#row + 1] = x end
   for _, x in ipairs(tokens) do row[#row + 1] = x end
   out[#out + 1] = row
@@ -278,10 +264,7 @@ return out
 # ARGV: prefix, then per entry: scope, period, spent (pico-USD)
 SEED = COMMON + """
 for b = 2, #ARGV, 3 do
-  local key = P .. 'u:' .. ARGV[b] .. ':' .. ARGV[b + 1]
-  if redis.call('HSETNX', key, 'spent', ARGV[b + 2]) == 1 then
-    money(ARGV[b], ARGV[b + 1], 'spent', 0)
-  end
+  redis.call('HSETNX', P .. 's:' .. ARGV[b], 's:' .. ARGV[b + 1], ARGV[b + 2])
 end
 return 1
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Protocol
 
 from gateway.budgets.estimate import pico
@@ -128,8 +129,14 @@ class Store(Protocol):
 
 def periods(moment: datetime) -> tuple[str, str]:
     """The day and month a moment falls in (UTC)."""
-    moment = moment.astimezone(UTC)
-    return f"d:{moment:%Y-%m-%d}", f"m:{moment:%Y-%m}"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return _periods(moment.year, moment.month, moment.day)
+
+
+@lru_cache(maxsize=64)
+def _periods(year: int, month: int, day: int) -> tuple[str, str]:
+    return f"d:{year:04d}-{month:02d}-{day:02d}", f"m:{year:04d}-{month:02d}"
 
 
 def period_end(period: str) -> datetime:

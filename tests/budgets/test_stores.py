@@ -23,8 +23,10 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         return
     url = request.getfixturevalue("redis_server")
     prefix = f"test:{{{uuid.uuid4().hex}}}:"
+    store = RedisStore.from_url(url, prefix)
+    yield store
+    await store.close()
     client = redis.Redis.from_url(url)
-    yield RedisStore(client, prefix)
     keys = [key async for key in client.scan_iter(match=prefix + "*")]
     if keys:
         await client.delete(*keys)
