@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,7 @@ RETRY = 1.0  # seconds before a failed release or settlement is sent again
 MAX_QUEUED = 100_000
 GAUGE_INTERVAL = 2.0
 CLOSE_TIMEOUT = 5.0
+ABANDON_AFTER = 5
 
 
 def key_id(key: str) -> str:
@@ -76,7 +78,10 @@ class Limiter:
                     self.key_owners[kid] = {"workload": workload.name}
         self._config_keys = frozenset(self.keys)
         self.store: Store = store or _store(settings)
-        self.held: dict[str, None] = {}  # live calls' reservations this process renews
+        # Reservations this process renews: call id -> when the call ended (None: running).
+        # One whose bill never comes (a call the ledger could not cost) is let go after
+        # ABANDON_AFTER reservation TTLs, and lapses.
+        self.held: dict[str, float | None] = {}
         self._releases: list[str] = []
         self._bills: list[Bill] = []
         self._wake = asyncio.Event()
@@ -146,6 +151,7 @@ class Limiter:
     def release(self, call: Call) -> None:
         """The call ended: free its concurrency slot now (its money waits for the bill)."""
         if call.id in self.held:
+            self.held[call.id] = time.monotonic()
             self._releases.append(call.id)
             self._wake.set()
 
@@ -231,6 +237,10 @@ class Limiter:
     async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.ttl / 3)
+            stale = time.monotonic() - ABANDON_AFTER * self.ttl
+            for call_id, ended in list(self.held.items()):
+                if ended is not None and ended < stale:
+                    del self.held[call_id]
             ids = list(self.held)
             try:
                 for start in range(0, len(ids), CHUNK):
