@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from tests.ledger.live import read_then_close, wait_until
+from tests.ledger.live import metric, read_then_close, wait_until
 from tests.servers import SIM_KEY, ServerProcess, gateway_config, start_gateway
 
 from .helpers import (
@@ -249,3 +249,17 @@ def test_keys_with_limits_of_their_own(limited: ServerProcess, tmp: Path) -> Non
     shown = subprocess.run([*gateway, "list", "--config", config], capture_output=True,
                            text=True, timeout=30, cwd=tmp).stdout
     assert "rpm=5 usd_per_day=2" in shown and "rpm=1 usd_per_day=0.5" in shown
+
+
+def test_metrics_and_the_dashboard_show_budgets(limited: ServerProcess) -> None:
+    assert chat(limited, "key-budget").status_code == 429  # the day's budget is used up
+    assert (metric(limited, "gateway_rate_limited_total", workload="budget",
+                   limit="usd_per_day") or 0) >= 1
+    assert (metric(limited, "gateway_rate_limited_total", workload="rpm", limit="rpm")
+            or 0) >= 1
+    left = workload_budget(limited, "budget")["usd_per_day"]["remaining"]
+    wait_until(lambda: metric(limited, "gateway_budget_remaining_usd", workload="budget",
+                              period="day") == pytest.approx(left), 5, "the gauge")
+    figures = httpx.get(f"{limited.url}/v1/gateway/dashboard", headers=ADMIN).json()
+    shown = {(b["scope"], b["workload"]) for b in figures["budgets"]}
+    assert {("workload", "budget"), ("key", "per-key")} <= shown
