@@ -350,8 +350,10 @@ def _summed(entries: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
 
 
 def _store(settings: Settings) -> Store:
-    if settings.redis_url:  # imported only when used: redis-py is ~6 MB resident
-        from gateway.budgets.redis_store import RedisStore
+    if settings.redis_url:
+        from gateway.budgets.redis_store import PREFIX, RedisStore
+        from gateway.ledger.service import database_tag
 
-        return RedisStore.from_url(settings.redis_url)
+        prefix = PREFIX.replace("}", f":{database_tag(settings.database_url)}}}")
+        return RedisStore.from_url(settings.redis_url, prefix)
     return MemoryStore()

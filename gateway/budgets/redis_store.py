@@ -13,7 +13,7 @@ from gateway.budgets import scripts
 from gateway.budgets.resp import LeanRedis, Script
 from gateway.budgets.terms import Ask, Bill, Rule, Usage, Verdict, Window
 
-PREFIX = "gateway:{limits}:"
+PREFIX = "gateway:{limits}:"  # + the ledger database's tag: one set of budgets per ledger
 SETTLE_CHUNK = 200  # bills per script call
 
 

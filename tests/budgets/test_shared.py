@@ -47,7 +47,7 @@ def shared_config(
     config["tmp"] = tmp_path_factory.mktemp("shared")
     yield config
     client = redis.Redis.from_url(redis_server)
-    keys = list(client.scan_iter(match=f"{PREFIX}*{RUN}*"))
+    keys = list(client.scan_iter(match=f"{PREFIX[:-2]}*{RUN}*"))
     if keys:
         client.delete(*keys)
     client.close()

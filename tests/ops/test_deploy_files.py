@@ -391,8 +391,8 @@ def test_readme_deploy_section_matches_the_files() -> None:
         for n in known
         if n.endswith(("_total", "_bucket"))
         or n in {
-            "gateway_batch_queue_depth", "gateway_ledger_pending", "gateway_ledger_dead_letter_rows",
-            "gateway_budget_remaining_usd",
+            "gateway_batch_queue_depth", "gateway_ledger_pending",
+            "gateway_ledger_dead_letter_rows", "gateway_budget_remaining_usd",
         }
     }
     for sample, labels in listed.items():

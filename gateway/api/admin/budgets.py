@@ -8,13 +8,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from gateway.api.admin.deps import CallerIdentity, gateway_state
+from gateway.auth import Identity
 from gateway.budgets.report import budgets
 from gateway.errors import LimitsUnavailable
 
 router = APIRouter()
 
 
-async def read_budgets(request: Request, identity: Any) -> list[dict[str, Any]]:
+async def read_budgets(request: Request, identity: Identity) -> list[dict[str, Any]]:
     """The figures, or a 503 when the limits' store does not answer."""
     try:
         return await budgets(gateway_state(request).limits, identity)
