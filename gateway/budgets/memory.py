@@ -60,6 +60,7 @@ class MemoryStore:
     async def admit(self, ask: Ask) -> Verdict:
         now = self._now()
         self._purge(now)
+        await self.release(list(ask.releases))
         worst: tuple[int, int, str, str] | None = None
         levels: list[tuple[Rule, float | None, float | None, int]] = []
         for rule in ask.rules:

@@ -43,7 +43,7 @@ class RedisStore:
         for rule in ask.rules:
             args += [rule.scope, rule.rpm, rule.tpm, rule.concurrency, rule.usd_per_day,
                      rule.usd_per_month]
-        reply = await self.client.run(_ADMIT, *args)
+        reply = await self.client.run(_ADMIT, *args, *ask.releases)
         requests, tokens = _window(*reply[4:7]), _window(*reply[7:10])
         if reply[0] == 1:
             return Verdict(requests=requests, tokens=tokens)

@@ -60,6 +60,15 @@ local function drop(id)
   return r
 end
 
+local function release(id)
+  local key = P .. 'r:' .. id
+  local held = redis.call('HGET', key, 'slots')
+  if held and held ~= '' then
+    for _, scope in ipairs(split(held)) do redis.call('HINCRBY', P .. 's:' .. scope, 'c', -1) end
+    redis.call('HSET', key, 'slots', '')
+  end
+end
+
 local function purge()
   local expired = redis.call('ZRANGEBYSCORE', P .. 'res', '-inf', now, 'LIMIT', 0, 200)
   for _, id in ipairs(expired) do drop(id) end
@@ -76,11 +85,13 @@ end
 """
 
 # ARGV: prefix, id, ttl_ms, usd, tokens, slot (1|0), day, month, n, then per rule: scope, rpm,
-# tpm, concurrency, usd_per_day, usd_per_month (0 / -1: not set).
+# tpm, concurrency, usd_per_day, usd_per_month (0 / -1: not set), then the ids of calls that
+# ended (their slots are freed first, as RELEASE does).
 # -> {admitted (1|0), limit, scope, retry_ms (-1: when the period ends), requests window (limit,
 #    remaining, reset_ms), tokens window}
 ADMIT = COMMON + """
 purge()
+for i = 10 + tonumber(ARGV[9]) * 6, #ARGV do release(ARGV[i]) end
 local id, ttl, usd, tok = ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local cost, slot, day, month = tonumber(usd), ARGV[6] == '1', ARGV[7], ARGV[8]
 local worst = nil
@@ -176,14 +187,7 @@ return {1, '', '', 0, requests[1], requests[2], requests[3], tokens[1], tokens[2
 
 # ARGV: prefix, ids...
 RELEASE = COMMON + """
-for i = 2, #ARGV do
-  local key = P .. 'r:' .. ARGV[i]
-  local held = redis.call('HGET', key, 'slots')
-  if held and held ~= '' then
-    for _, scope in ipairs(split(held)) do redis.call('HINCRBY', P .. 's:' .. scope, 'c', -1) end
-    redis.call('HSET', key, 'slots', '')
-  end
-end
+for i = 2, #ARGV do release(ARGV[i]) end
 return 1
 """
 

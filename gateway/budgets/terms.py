@@ -58,6 +58,7 @@ class Ask:
     ttl: float  # seconds the reservation lives unless renewed
     day: str
     month: str
+    releases: tuple[str, ...] = ()  # calls that ended meanwhile: their slots go first
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,9 @@ async def test_concurrency_is_freed_on_release(store: Store) -> None:
     assert (await store.admit(ask("c2", rule))).refused is None
     [usage] = await store.usage([rule], DAY, MONTH)
     assert usage.in_flight == 1
+    # an admission may carry the ids of calls that ended: their slots are freed first
+    piggyback = Ask("c3", (rule,), 0, 0, True, 60.0, DAY, MONTH, releases=("c2",))
+    assert (await store.admit(piggyback)).refused is None
 
 
 async def test_budgets_reserve_then_settle_to_the_bill(store: Store) -> None:
