@@ -14,8 +14,8 @@ a script costs a microsecond or two).
 
 Buckets refill continuously (the whole limit per minute). Every script first purges expired
 reservations (their slots and reserved money return), so a crashed gateway leaks nothing.
-Money is added with HINCRBY on integer strings, so stored sums are exact; comparisons run on
-Lua's doubles (exact below about 9,000 USD per period).
+Spend is added with HINCRBY on integer strings, so it is exact; comparisons, and the reserved
+sums written by admission, run on Lua's doubles (exact below 2^53 pico-USD, about 9,000 USD).
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ for i = 0, tonumber(ARGV[9]) - 1 do
   local rpm, tpm, conc = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
   local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
                        's:' .. day, 'v:' .. day, 's:' .. month, 'v:' .. month)
-  local rule = {scope = scope, c = tonumber(v[5] or '0')}
+  local rule = {scope = scope, c = tonumber(v[5] or '0'), vd = tonumber(v[7] or '0'),
+                vm = tonumber(v[9] or '0')}
   if rpm > 0 then
     local left = level(v[1], v[2], rpm)
     if left < 1 then refuse(0, math.ceil((1 - left) * WINDOW / rpm), 'rpm', scope) end
@@ -171,12 +172,12 @@ for _, rule in ipairs(rules) do
     fields[#fields + 1] = 'c'; fields[#fields + 1] = rule.c + 1
     slots[#slots + 1] = rule.scope
   end
-  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
-  if rule.u and cost > 0 then
-    redis.call('HINCRBY', key, 'v:' .. day, usd)
-    redis.call('HINCRBY', key, 'v:' .. month, usd)
+  if rule.u and cost > 0 then  -- in the same write (sums exact below 2^53 pico-USD)
+    fields[#fields + 1] = 'v:' .. day; fields[#fields + 1] = int(rule.vd + cost)
+    fields[#fields + 1] = 'v:' .. month; fields[#fields + 1] = int(rule.vm + cost)
     moneys[#moneys + 1] = rule.scope
   end
+  if #fields > 0 then redis.call('HSET', key, unpack(fields)) end
 end
 redis.call('HSET', P .. 'r:' .. id, 'usd', usd, 'tok', int(tok), 'day', day, 'month', month,
            'slots', table.concat(slots, '\\n'), 'money', table.concat(moneys, '\\n'),
