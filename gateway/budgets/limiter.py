@@ -205,9 +205,8 @@ class Limiter:
         ]
 
     async def close(self) -> None:
-        """Send what is queued, then stop. The sender is asked to stop rather than cancelled
-        (redis-py can swallow a cancellation mid-command); nothing waits longer than
-        CLOSE_TIMEOUT."""
+        """Send what is queued, then stop. The sender is asked to stop rather than cancelled,
+        so a settlement is never cut in half; nothing waits longer than CLOSE_TIMEOUT."""
         self._closing = True
         self._wake.set()
         for task in self._tasks[1:]:
@@ -340,7 +339,8 @@ class Limiter:
         entries: list[tuple[str, str, int]] = []
         try:
             for period in (day, month):
-                for workload, kid, amount in await spent(period_start(period)):
+                rows = await asyncio.wait_for(spent(period_start(period)), CLOSE_TIMEOUT)
+                for workload, kid, amount in rows:
                     for scope in (f"w:{workload}", f"k:{kid}" if kid else None):
                         if scope in scopes:
                             entries.append((scope, period, pico(amount)))

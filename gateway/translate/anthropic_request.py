@@ -191,7 +191,7 @@ def _tool_choice(choice: Any, request: ChatRequest, target: str) -> None:
         return
     kind = choice.get("type") if isinstance(choice, dict) else None
     modes = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}
-    if kind not in modes:
+    if not isinstance(kind, str) or kind not in modes:
         raise refuse("tool_choice", target, f"type {kind!r} is not supported")
     name = choice.get("name") if kind == "tool" else None
     if kind == "tool" and not isinstance(name, str):

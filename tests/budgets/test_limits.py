@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -40,8 +41,9 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def limited(tmp: Path, sim: ServerProcess) -> Iterator[ServerProcess]:
-    config = gateway_config(sim.url, batch_poll_interval="0.2s", batch_poll_max="0.5s")
+def limited_config(tmp: Path, sim: ServerProcess) -> dict[str, Any]:
+    config = gateway_config(sim.url, batch_poll_interval="0.2s", batch_poll_max="0.5s",
+                            database_url=f"sqlite+aiosqlite:///{tmp}/limits.db")
     config["providers"].append({
         "name": "sim-native", "kind": "openai", "base_url": f"{sim.url}/v1", "api_key": SIM_KEY,
         "batch": "native", "batch_max_items": 1, "batch_max_wait": "100ms",
@@ -61,7 +63,12 @@ def limited(tmp: Path, sim: ServerProcess) -> Iterator[ServerProcess]:
          "limits": {"usd_per_day": DEFERRED_BUDGET}},
         {"name": "keyed", "keys": []},
     ]
-    server = start_gateway(tmp, config)
+    return config
+
+
+@pytest.fixture(scope="module")
+def limited(tmp: Path, limited_config: dict[str, Any]) -> Iterator[ServerProcess]:
+    server = start_gateway(tmp, dict(limited_config))
     yield server
     server.stop()
 
@@ -104,14 +111,24 @@ def test_rpm_refuses_in_every_callers_shape(limited: ServerProcess) -> None:
 
 
 def test_tpm_counts_max_tokens_and_gives_back_what_was_not_used(limited: ServerProcess) -> None:
-    first = chat(limited, "key-tpm", max_tokens=300)
-    assert first.status_code == 200
-    assert first.headers["x-ratelimit-limit-tokens"] == "400"
-    assert int(first.headers["x-ratelimit-remaining-tokens"]) < 100  # prompt + max_tokens
+    answers: list[httpx.Response] = []
+    slow = threading.Thread(target=lambda: answers.append(
+        chat(limited, "key-tpm", "hi [sim ttft_ms=1000]", max_tokens=300)), daemon=True)
+    slow.start()  # in flight (so not settled) while the next call asks
+
+    def tokens_left() -> int:
+        return workload_budget(limited, "tpm")["tokens"]["remaining"]
+
+    wait_until(lambda: tokens_left() < 100, 5, "the first call's tokens taken")
     refused = chat(limited, "key-tpm", max_tokens=300)
     assert refused.status_code == 429
     assert "tokens per minute" in refused.json()["error"]["message"]
     assert int(refused.headers["x-ratelimit-remaining-tokens"]) < 300
+    slow.join(10)
+    [first] = answers
+    assert first.status_code == 200
+    assert first.headers["x-ratelimit-limit-tokens"] == "400"
+    assert int(first.headers["x-ratelimit-remaining-tokens"]) < 100  # prompt + max_tokens
     # The first call used ~13 tokens: once settled the rest returns (a refill alone takes ~40 s).
     wait_until(lambda: chat(limited, "key-tpm", max_tokens=300).status_code == 200, 8,
                "tokens given back")
@@ -263,3 +280,17 @@ def test_metrics_and_the_dashboard_show_budgets(limited: ServerProcess) -> None:
     figures = httpx.get(f"{limited.url}/v1/gateway/dashboard", headers=ADMIN).json()
     shown = {(b["scope"], b["workload"]) for b in figures["budgets"]}
     assert {("workload", "budget"), ("key", "per-key")} <= shown
+
+
+def test_a_new_gateway_process_starts_from_the_ledgers_spend(
+    limited: ServerProcess, limited_config: dict[str, Any], tmp: Path
+) -> None:
+    spent, _ = ledger_spend(limited, "budget")
+    assert spent > 0  # the budget test above spent it
+    again = start_gateway(tmp, dict(limited_config))  # the same ledger, a store of its own
+    try:
+        entry = workload_budget(again, "budget")["usd_per_day"]
+        assert Decimal(str(entry["spent"])) == spent
+        assert chat(again, "key-budget").status_code == 429  # still used up
+    finally:
+        again.stop()

@@ -36,8 +36,7 @@ def shared_config(
     tmp_path_factory: pytest.TempPathFactory, sim: ServerProcess, postgres: PostgresDatabases,
     redis_server: str,
 ) -> Iterator[dict[str, Any]]:
-    config = gateway_config(sim.url, database_url=postgres.new(), redis_url=redis_server,
-                            reservation_ttl="1s")
+    config = gateway_config(sim.url, database_url=postgres.new(), redis_url=redis_server)
     config["workloads"] += [
         {"name": SPEND, "keys": [f"key-{SPEND}"], "limits": {"usd_per_day": str(BUDGET)}},
         {"name": RATE, "keys": [f"key-{RATE}"], "limits": {"rpm": 3}},
@@ -138,7 +137,7 @@ def test_rate_limits_count_across_gateways(pair: list[ServerProcess]) -> None:
 def test_a_killed_gateways_reservations_lapse(
     pair: list[ServerProcess], shared_config: dict[str, Any]
 ) -> None:
-    doomed = start(shared_config)
+    doomed = start({**shared_config, "reservation_ttl": "1s"})  # its reservations' TTL
 
     def slow_call() -> None:
         with contextlib.suppress(httpx.HTTPError):
