@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import limits
 import yaml
 
 
@@ -134,7 +135,7 @@ def gateway_config(database_url: str, sim_url: str, key: str) -> dict[str, Any]:
                                     {"provider": "sim-b", "upstream_model": "sim-gpt"}]},
                    {"name": "bench-claude", "provider": "sim-anthropic",
                     "upstream_model": "sim-claude", "price": {"input": 1.0, "output": 5.0}}],
-        "workloads": [{"name": "bench", "keys": [key]}],
+        "workloads": [{"name": "bench", "keys": [key]}, limits.WORKLOAD],
     }
 
 

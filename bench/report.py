@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import limits
+
 MARKER = "<!-- analysis -->"
 QUIET = 25.0  # percent of a core used by other processes above which figures are suspect
 Row = list[str]
@@ -93,6 +95,10 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
         for target, figures in _watched(phase):
             out.append(_check(name, f"ledger rows pending 1 s after ({LEDGERS[target]})",
                               figures["ledger_pending_after_1s"], 0, "rows"))
+    if "limits" in phases:
+        for store, label in (("in_process", "in-process"), ("redis", "Redis")):
+            out.append(_check("limits", f"added p50 with every limit, {label}, concurrency 1",
+                              limits.added_ms(phases["limits"].get(store)), 0.3, "ms"))
     noise = [m["cpu"]["other_core_percent"] for m in _measurements(phases)]
     if noise:
         out.append(_check("machine", "other processes' CPU during a measurement, max",
@@ -127,6 +133,9 @@ def _measurements(phases: dict[str, Any]) -> list[dict[str, Any]]:
         if name == "memory":
             continue
         found += [v for v in phase.values() if isinstance(v, dict) and "cpu" in v]
+        if name == "limits":  # {store: {unlimited, limited}}
+            found += [run for pair in phase.values() if isinstance(pair, dict)
+                      for run in pair.values() if isinstance(run, dict) and "cpu" in run]
         if "cpu" in phase:
             found.append(phase)
     return found
@@ -285,6 +294,8 @@ SECTIONS = {
                   _streams_table),
     "abort": ("Abort propagation (client close -> simulator sees the close)", _abort_table),
     "memory": ("Memory with open streams (tps=2, tokens=120)", _memory_table),
+    "limits": ("Limits and budgets, concurrency 1 (wrk -t1 -c1; a key without limits, then one "
+               "whose workload and key have every limit)", lambda p: limits.table(p, _f)),
 }
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import gauges
 import host
 import httpx
+import limits
 import postgres
 import procs
 import pyspy
@@ -33,7 +34,7 @@ import wrk
 
 BENCH = Path(__file__).resolve().parent
 KEY = "sk-bench-key"
-PHASES = ("latency", "routing", "throughput", "streams", "anthropic", "abort",
+PHASES = ("latency", "routing", "limits", "throughput", "streams", "anthropic", "abort",
           "memory")  # run order
 
 
@@ -64,6 +65,7 @@ class Bench:
     gateway: procs.Server
     profile: bool
     quiet_s: float = 0.0
+    redis_url: str | None = None  # for the limits phase's Redis store
     targets: dict[str, tuple[str, str]] = field(default_factory=dict)  # name: (url, model)
     gateways: dict[str, procs.Server] = field(default_factory=dict)  # SQLite, Postgres ledger
     servers: list[procs.Server] = field(default_factory=list)  # all started, for CPU use
@@ -238,6 +240,7 @@ RUNNERS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "throughput": partial(wrk_phase, connections=20),
     "streams": phase_streams, "anthropic": phase_anthropic, "abort": phase_abort,
     "memory": phase_memory,
+    "limits": lambda bench: limits.phase(bench, KEY, bench.redis_url),
 }
 
 
@@ -260,6 +263,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="before each measurement, wait up to this long for other "
                         "processes to go quiet")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
+                        help="Redis for the limits phase's shared store (skipped if it does not "
+                        "answer)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     procs.raise_fd_limit()
@@ -277,7 +283,8 @@ def main(argv: list[str]) -> None:
         gateway = procs.start_gateway(gateway_config, args.out)
         started.append(gateway)
         bench = Bench(args.out, QUICK if args.quick else Timing(), sim, gateway, args.profile,
-                      args.wait_quiet, servers=started, start_rss_mb=gateway.rss_mb())
+                      args.wait_quiet, redis_url=args.redis_url, servers=started,
+                      start_rss_mb=gateway.rss_mb())
         bench.targets = {"direct": (sim.url, "sim-gpt"), "gateway": (gateway.url, "bench-model")}
         bench.gateways = {"gateway": gateway}
         if database is not None:

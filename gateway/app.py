@@ -48,7 +48,7 @@ def create_app(settings: Settings, ledger: LedgerSink | None = None) -> FastAPI:
         ledger = Ledger(settings)  # the settings' database, with the spool beside it
     state = GatewayState(settings, ledger)
     if isinstance(ledger, Ledger):
-        ledger.serve_keys_to(state.auth)
+        ledger.serve_keys_to(state.auth, state.limits.load_stored_keys)
     else:  # no key table: the config's keys are all there is
         state.auth.load_stored_keys({}, ever_stored=False)
 

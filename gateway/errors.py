@@ -10,6 +10,8 @@
     ├── NotFound                      404
     │   └── ModelNotFound             404 model_not_found
     ├── ShuttingDown                  503 the call was cut by the shutdown grace period
+    ├── LimitExceeded                 429 a workload's or key's own limit or budget
+    ├── LimitsUnavailable             503 the limits' store (Redis) did not answer
     └── UpstreamError                 502 upstream_error (the provider failed us)
         ├── UpstreamUnavailable       502 could not connect
         ├── UpstreamTimeout           504
@@ -98,6 +100,24 @@ class ShuttingDown(GatewayError):
     status = 503
     type = "server_error"
     code = "shutting_down"
+
+
+class LimitExceeded(GatewayError):
+    """The gateway's own limits refused the call (rpm, tpm, concurrency, a USD budget)."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, limit: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.limit = limit
+
+
+class LimitsUnavailable(GatewayError):
+    status = 503
+    type = "server_error"
+    code = "limits_unavailable"
 
 
 class UpstreamError(GatewayError):

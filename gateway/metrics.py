@@ -64,6 +64,10 @@ LOOP_LAG = Histogram(
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "gateway_rate_limited", "Calls refused by a workload's or key's own limit or budget.",
+    ["workload", "limit"], registry=REGISTRY,
+)
 # Under `--workers N` (multiprocess mode) gauges combine across processes: the queue depth is
 # a shared fact every worker reads (max), the ledger backlog is per process (sum of live ones).
 BATCH_QUEUE_DEPTH = Gauge(
@@ -73,6 +77,13 @@ BATCH_QUEUE_DEPTH = Gauge(
 LEDGER_PENDING = Gauge(
     "gateway_ledger_pending", "Ledger records not yet written to the database.",
     registry=REGISTRY, multiprocess_mode="livesum",
+)
+# A shared figure with Redis (every process reads the same); per process without it, where the
+# least is what any one process still admits.
+BUDGET_REMAINING = Gauge(
+    "gateway_budget_remaining_usd", "USD a workload may still reserve in the current UTC day "
+    "or month (budget - spent - reserved by calls in flight).", ["workload", "period"],
+    registry=REGISTRY, multiprocess_mode="livemin",
 )
 # One dead-letter file per database, shared by the processes writing it: each reports its size.
 LEDGER_DEAD_LETTERS = Gauge(

@@ -122,7 +122,7 @@ class Proxy:
             await send_error(send, err, shape)
             return
         self.journal.end(call)
-        await send_response(send, 200, payload, JSON)
+        await send_response(send, 200, payload, JSON, call.headers)
 
     async def _fetch(self, call: Call, attempt: Attempt) -> bytes:
         """The whole answer of one attempt; an error status is the attempt's failure."""
@@ -153,7 +153,7 @@ class Proxy:
                 self.journal.end(call)
                 await send_error(send, err, shape)
                 return
-            await start_stream(send)
+            await start_stream(send, call.headers)
             call.streaming_started = True
             converter = plan.reply.stream(call.meter)
             error = await relay_events(

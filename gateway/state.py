@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from gateway import heap
 from gateway.auth import Authenticator
 from gateway.batch.lane import BatchLane
+from gateway.budgets.limiter import Limiter
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
 from gateway.ledger import LedgerSink, NullLedger
@@ -35,6 +36,10 @@ class GatewayState:
         self.auth = Authenticator(settings)
         self.pool = UpstreamPool()
         self.ledger: LedgerSink = ledger or NullLedger()
+        self.limits = Limiter(settings)
+        writer = getattr(self.ledger, "writer", None)  # the Ledger's; settles what it costs
+        if writer is not None:
+            writer.costed = self.limits.settle
         self.ready = False
         self.loop_lag = LoopLagProbe()
         self.shutting_down = False
@@ -54,6 +59,7 @@ class GatewayState:
     def finish_call(self, call: Call) -> None:
         call.finished_at = datetime.now(UTC)
         observe_call(call)
+        self.limits.release(call)
         meter = call.meter
         if call.status == "completed" and meter.prompt_tokens is not None and meter.has_usage:
             # The provider counted everything: the body is not needed to cost the call, and
@@ -64,6 +70,8 @@ class GatewayState:
     async def start(self) -> None:
         await self.ledger.start()
         await self.router.start()
+        queries = getattr(self.ledger, "queries", None)
+        await self.limits.start(None if queries is None else queries.spent)
         await self.batch.start()
         self.loop_lag.start()
         heap.settle()
@@ -88,3 +96,4 @@ class GatewayState:
         await self.router.close()
         await self.pool.close()
         await self.ledger.close()
+        await self.limits.close()  # after the ledger: its last rows are settled too

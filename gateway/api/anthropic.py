@@ -63,6 +63,7 @@ class MessagesEndpoint:
                 meter=Meter(),
                 request_body=body,
             )
+            await state.limits.admit(call)
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)
             return

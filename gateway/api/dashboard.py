@@ -15,8 +15,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from gateway import metric_summary
+from gateway.api.admin.budgets import read_budgets
 from gateway.api.admin.deps import AdminIdentity, LedgerDep, database_errors
-from gateway.errors import NotFound
+from gateway.auth import ADMIN
+from gateway.errors import LimitsUnavailable, NotFound
 from gateway.ledger.models import as_decimal
 from gateway.ledger.queries import MONEY
 from gateway.ledger.timespec import parse_window
@@ -100,9 +102,13 @@ def spend_split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[
 async def figures(
     request: Request, _: AdminIdentity, ledger: LedgerDep, since: str | None = None
 ) -> JSONResponse:
-    """Spend per workload from the ledger, this gateway's measured latencies and its
-    deployments' health (admin)."""
+    """Spend per workload from the ledger, this gateway's measured latencies, its deployments'
+    health, and budgets with their headroom (admin)."""
     start, _end = parse_window(since, None)
+    try:
+        budget_rows: list[dict[str, Any]] | None = await read_budgets(request, ADMIN)
+    except LimitsUnavailable:
+        budget_rows = None  # shown as unavailable; the rest of the page still works
     with database_errors():
         rows = await ledger.queries.spend(["workload"], start)
     workloads, totals = spend_split(rows)
@@ -114,6 +120,7 @@ async def figures(
         "totals": totals,
         "metrics": metric_summary.summary(),
         "deployments": request.app.state.gateway.router.describe(),
+        "budgets": budget_rows,
         "workers": request.app.state.gateway.settings.workers,
     }
     return JSONResponse(body, headers={"cache-control": "no-store"})

@@ -54,6 +54,7 @@ class OpenAIEndpoint:
                 meter=meter,
                 request_body=body,
             )
+            await state.limits.admit(call)
         except GatewayError as err:
             await send_error(send, err, shapes.OPENAI)
             return

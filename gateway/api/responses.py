@@ -48,8 +48,13 @@ class CreateEndpoint:
             background = bool(body.get("background"))
             stream = bool(body.get("stream")) or background
             run = await state.responses.prepare(identity, body, request_id(scope), stream=stream)
+            await state.limits.admit(run.call)
             if background:
-                answer = await state.background.start(run)
+                try:
+                    answer = await state.background.start(run)
+                except GatewayError:
+                    state.limits.abandon(run.call.id)
+                    raise
                 await send_response(send, 200, orjson.dumps(answer))
                 return
         except GatewayError as err:

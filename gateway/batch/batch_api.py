@@ -94,8 +94,9 @@ class BatchApi:
         batch_id = new_id("batch_")
         calls = [self._call(identity, line, batch_id) for line in lines]
         batch = new_batch(batch_id, identity, endpoint, len(calls), file_id, metadata)
-        with unavailable_database():
-            await batches.create(batch, calls)
+        await self.lane.store_reserved(
+            identity, batch_id, calls, lambda: batches.create(batch, calls)
+        )
         await self.lane.push(calls)
         return await self.retrieve(identity, batch_id)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -90,11 +90,30 @@ class BatchLane:
             client_headers=headers,
             callback_url=callback_url,
         )
-        with unavailable_database():
-            await store.insert([row])
+        await self.store_reserved(identity, call_id, [row], lambda: store.insert([row]))
         await self.push([row])
         answer = {"id": call_id, "object": "gateway.request", "status": "queued"}
         await send_response(send, 202, orjson.dumps(answer))
+
+    async def store_reserved(
+        self,
+        identity: Identity,
+        reservation: str,
+        rows: Sequence[dict[str, Any]],
+        write: Callable[[], Awaitable[Any]],
+    ) -> None:
+        """Reserve new deferred calls' cost (`reservation`: the call's id, or the batch's) in
+        the caller's budgets (a 429 if they do not fit), then store them; a write that fails
+        drops the reservation."""
+        models = self.state.models
+        lines = [(models[r["model"]], r["route"], r["body"], r["lane"]) for r in rows]
+        await self.state.limits.admit_deferred(identity, reservation, lines)
+        try:
+            with unavailable_database():
+                await write()
+        except BaseException:
+            self.state.limits.abandon(reservation)
+            raise
 
     async def push(self, rows: Sequence[dict[str, Any]]) -> None:
         """Tell the queue about new calls; if it cannot hear it, the worker's reconcile will."""
@@ -154,6 +173,7 @@ class BatchLane:
                 self.state.pool,
                 self.state.providers,
                 owner=name,
+                limits=self.state.limits,
             )
             await self.worker.start()
         self._gauge = asyncio.create_task(self._keep_gauge(), name="batch-gauge")

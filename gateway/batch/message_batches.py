@@ -98,8 +98,9 @@ class MessageBatches:
             for index, request in enumerate(requests)
         ]
         batch = new_batch(batch_id, identity, MESSAGES, len(calls))
-        with unavailable_database():
-            await self.batches.create(batch, calls)
+        await self.api.lane.store_reserved(
+            identity, batch_id, calls, lambda: self.batches.create(batch, calls)
+        )
         await self.api.lane.push(calls)
         return await self.retrieve(identity, batch_id, base_url)
 

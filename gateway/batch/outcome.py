@@ -13,6 +13,7 @@ configured secret first (`redaction`): records and Batch API output files are bu
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -59,8 +60,15 @@ class Outcome:
 
 
 class Finisher:
-    def __init__(self, settings: Settings, store: CallStore, providers: dict[str, Provider]):
+    def __init__(
+        self,
+        settings: Settings,
+        store: CallStore,
+        providers: dict[str, Provider],
+        settle: Callable[[dict[str, Any], Row[Any]], None] | None = None,
+    ) -> None:
         self.settings = settings
+        self.settle = settle  # the limits: the call's reservation becomes its bill
         self.store = store
         self.providers = providers
         self.billing = {p.name: p.billing_after_cancel for p in settings.providers}
@@ -118,6 +126,8 @@ class Finisher:
         if won:
             observe_call(call)
             writer.observe_rows([ledger_row])
+            if self.settle is not None:
+                self.settle(ledger_row, row)
         return won
 
     def _apply(self, row: Row[Any], outcome: Outcome) -> tuple[Call, str, Any]:

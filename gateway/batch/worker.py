@@ -38,6 +38,7 @@ from gateway.batch.queue import Entry, Lane, MemoryQueue, Queue
 from gateway.batch.records import describe, lane_of
 from gateway.batch.store import QUEUED, CallStore
 from gateway.batch.webhooks import Deliverer
+from gateway.budgets.limiter import Limiter
 from gateway.config import Settings
 from gateway.ledger.database import Database
 from gateway.ledger.queries import LedgerQueries
@@ -77,6 +78,7 @@ class BatchWorker:
         pool: UpstreamPool,
         providers: dict[str, Provider],
         owner: str | None = None,
+        limits: Limiter | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
@@ -88,7 +90,8 @@ class BatchWorker:
         self.store = CallStore(database)
         self.jobs = JobStore(database)
         self.records = LedgerQueries(database)
-        self.finisher = Finisher(settings, self.store, providers)
+        settle = None if limits is None else limits.settle_deferred
+        self.finisher = Finisher(settings, self.store, providers, settle)
         self.native = NativeLane(self)
         self.emulated = EmulatedLane(self)
         self.http = httpx.AsyncClient(follow_redirects=False)

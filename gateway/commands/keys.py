@@ -6,10 +6,21 @@ import argparse
 import sys
 from typing import Any
 
+from pydantic import ValidationError
+
 from gateway.commands import run, settings_from
 from gateway.commands.table import render_table
+from gateway.config import Limits
 from gateway.ledger.database import Database
 from gateway.ledger.keys import KeyStore
+
+LIMIT_FLAGS = {
+    "rpm": "requests per minute",
+    "tpm": "tokens per minute",
+    "concurrency": "calls in flight at once",
+    "usd-per-day": "USD per UTC day",
+    "usd-per-month": "USD per UTC calendar month",
+}
 
 
 def add_parser(commands: Any) -> None:
@@ -19,6 +30,8 @@ def add_parser(commands: Any) -> None:
 
     create = actions.add_parser("create", help="create a key; it is printed once, never again")
     create.add_argument("--workload", required=True, help="the workload the key names")
+    for flag, what in LIMIT_FLAGS.items():
+        create.add_argument(f"--{flag}", metavar="N", help=f"the key's own limit: {what}")
     create.set_defaults(func=run(create_key))
 
     listing = actions.add_parser("list", help="list keys (id, workload, prefix, dates)")
@@ -41,9 +54,29 @@ async def _with_store(args: argparse.Namespace, action: Any) -> None:
         await database.close()
 
 
+def limits_from(args: argparse.Namespace) -> Limits | None:
+    """The key's limits from the command line (None without any)."""
+    given = {
+        flag.replace("-", "_"): value
+        for flag in LIMIT_FLAGS
+        if (value := getattr(args, flag.replace("-", "_"), None)) is not None
+    }
+    if not given:
+        return None
+    try:
+        return Limits.model_validate(given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}" for err in exc.errors()
+        )
+        raise SystemExit(f"gateway keys create: {problems}") from None
+
+
 async def create_key(args: argparse.Namespace) -> None:
+    limits = limits_from(args)
+
     async def create(store: KeyStore) -> None:
-        new = await store.create(args.workload)
+        new = await store.create(args.workload, limits)
         print(
             f"created key {new.id} for workload {new.workload!r}; it is shown only this once:",
             file=sys.stderr,
@@ -57,10 +90,11 @@ async def list_keys(args: argparse.Namespace) -> None:
     async def listing(store: KeyStore) -> None:
         keys = await store.list(include_revoked=not args.active)
         rows = [
-            [k["id"], k["workload"], k["prefix"], _when(k["created_at"]), _when(k["revoked_at"])]
+            [k["id"], k["workload"], k["prefix"], _when(k["created_at"]), _when(k["revoked_at"]),
+             _limits(k["limits"])]
             for k in keys
         ]
-        print(render_table(["id", "workload", "prefix", "created", "revoked"], rows))
+        print(render_table(["id", "workload", "prefix", "created", "revoked", "limits"], rows))
 
     await _with_store(args, listing)
 
@@ -74,6 +108,12 @@ async def revoke_key(args: argparse.Namespace) -> None:
         )
 
     await _with_store(args, revoke)
+
+
+def _limits(limits: dict[str, Any] | None) -> str | None:
+    if not limits:
+        return None
+    return " ".join(f"{name}={value:g}" for name, value in limits.items())
 
 
 def _when(moment: Any) -> str | None:

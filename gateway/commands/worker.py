@@ -12,6 +12,7 @@ import logging
 import signal
 
 from gateway.batch.worker import BatchWorker, build_queue, worker_name
+from gateway.budgets.limiter import Limiter
 from gateway.config import Settings
 from gateway.ledger.database import Database
 from gateway.providers import build_provider
@@ -38,7 +39,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     name = worker_name()
     queue = build_queue(settings, name)
     providers = {p.name: build_provider(p) for p in settings.providers}
-    worker = BatchWorker(settings, database, queue, pool, providers, owner=name)
+    # With Redis, finished deferred calls settle the budgets every gateway shares.
+    limits = Limiter(settings) if settings.redis_url else None
+    worker = BatchWorker(settings, database, queue, pool, providers, owner=name, limits=limits)
     try:
         while not stop.is_set():
             try:
@@ -50,12 +53,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                     await asyncio.wait_for(stop.wait(), RETRY)
         if stop.is_set():
             return
+        if limits is not None:
+            await limits.start()
         await worker.start()
         log.info("batch worker ready: %s", name)
         await stop.wait()
         log.info("batch worker stopping")
         await worker.close()
     finally:
+        if limits is not None:
+            await limits.close()
         with contextlib.suppress(Exception):
             await queue.close()
         await pool.close()

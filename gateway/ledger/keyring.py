@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from gateway.auth import Authenticator
 from gateway.ledger.keys import KeyStore
@@ -18,9 +20,16 @@ log = logging.getLogger("gateway.ledger")
 
 
 class KeySync:
-    def __init__(self, store: KeyStore, auth: Authenticator, interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        store: KeyStore,
+        auth: Authenticator,
+        interval: float = 2.0,
+        limits: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.store = store
         self.auth = auth
+        self.limits = limits  # told the stored keys' limits (gateway.budgets)
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
         self._loaded = False
@@ -29,7 +38,9 @@ class KeySync:
     async def refresh(self) -> None:
         """Load the stored keys now; on failure the last known keys stay in force."""
         try:
-            hashes, ever_stored = await asyncio.wait_for(self._read(), self.interval * 5)
+            hashes, ever_stored, limited = await asyncio.wait_for(
+                self._read(), self.interval * 5
+            )
         except Exception as exc:
             if not self._failing and not self._loaded:
                 log.error("cannot read the stored API keys (%s): failing closed, calls get 503 "
@@ -45,13 +56,16 @@ class KeySync:
         self._failing = False
         self._loaded = True
         self.auth.load_stored_keys(hashes, ever_stored)
+        if self.limits is not None:
+            self.limits(limited)
 
-    async def _read(self) -> tuple[dict[str, str], bool]:
+    async def _read(self) -> tuple[dict[str, str], bool, list[dict[str, Any]]]:
         if not self._loaded:  # a database that was down at start may still need its schema
             await self.store.database.ensure_ready()
         hashes = await self.store.active_hashes()
         ever_stored = bool(hashes) or (self.auth.may_open and await self.store.any_stored())
-        return hashes, ever_stored
+        limited = await self.store.active_limits() if self.limits is not None else []
+        return hashes, ever_stored, limited
 
     async def start(self) -> None:
         await self.refresh()

@@ -11,12 +11,14 @@ from typing import Any
 from sqlalchemy import select, update
 
 from gateway.auth import hash_key
+from gateway.config import Limits
 from gateway.errors import BadRequest, NotFound
 from gateway.ids import new_id
 from gateway.ledger.database import Database, as_utc, insert_for, now
 from gateway.ledger.models import api_keys, workloads
 
 KEY_PREFIX = "gw-"
+LimitedKeys = list[dict[str, Any]]
 SHOWN_CHARS = 10  # "gw-" and 7 characters: enough to tell keys apart, useless to an attacker
 _WORKLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -36,10 +38,30 @@ class NewKey:
     key: str  # the secret: returned once, stored only as its sha256
     prefix: str
     created_at: datetime
+    limits: dict[str, Any] | None = None
 
 
 def display_prefix(prefix: str) -> str:
     return prefix + "..."
+
+
+def shown_limits(stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A key's stored limits as the API shows them: numbers, the unset ones left out."""
+    if not stored:
+        return None
+    limits = Limits.model_validate(stored)
+    return {
+        name: float(value) if name.startswith("usd") else value
+        for name, value in limits.model_dump().items()
+        if value is not None
+    }
+
+
+def stored_limits(limits: Limits | None) -> dict[str, Any] | None:
+    """Limits as the key table keeps them (amounts as decimal text); None for no limits."""
+    if limits is None or not limits.any:
+        return None
+    return limits.model_dump(mode="json", exclude_none=True)
 
 
 def key_record(row: Any) -> dict[str, Any]:
@@ -51,6 +73,7 @@ def key_record(row: Any) -> dict[str, Any]:
         "prefix": display_prefix(row.prefix),
         "created_at": as_utc(row.created_at),
         "revoked_at": as_utc(row.revoked_at),
+        "limits": shown_limits(row.limits),
     }
 
 
@@ -58,15 +81,18 @@ class KeyStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    async def create(self, workload: str) -> NewKey:
-        """A new key for `workload` (any valid name; one not in the config gets defaults)."""
+    async def create(self, workload: str, limits: Limits | None = None) -> NewKey:
+        """A new key for `workload` (any valid name; one not in the config gets defaults),
+        with limits of its own if given."""
         if not _WORKLOAD_NAME.match(workload or ""):
             raise BadRequest(
                 "workload must be 1-64 letters, digits, '.', '_' or '-'", param="workload"
             )
         await self.database.ensure_ready()
         key = KEY_PREFIX + secrets.token_urlsafe(30)
-        new = NewKey(new_id("key_"), workload, key, key[:SHOWN_CHARS], now())
+        new = NewKey(
+            new_id("key_"), workload, key, key[:SHOWN_CHARS], now(), stored_limits(limits)
+        )
         engine = self.database.engine
         upsert = insert_for(engine, workloads).on_conflict_do_nothing(index_elements=["name"])
         async with engine.begin() as conn:
@@ -92,6 +118,7 @@ class KeyStore:
                         "prefix": new.prefix,
                         "created_at": new.created_at,
                         "revoked_at": None,
+                        "limits": new.limits,
                     }
                 ],
             )
@@ -137,6 +164,20 @@ class KeyStore:
         )
         async with self.database.engine.connect() as conn:
             return {row.key_hash: row.workload for row in await conn.execute(query)}
+
+    async def active_limits(self) -> LimitedKeys:
+        """The keys in force that have limits of their own: key id (hash prefix), workload,
+        id, prefix and limits."""
+        c = api_keys.c
+        query = select(c.key_hash, c.workload, c.id, c.prefix, c.limits).where(
+            c.revoked_at.is_(None), c.limits.is_not(None)
+        )
+        async with self.database.engine.connect() as conn:
+            return [
+                {"key_id": row.key_hash[:16], "workload": row.workload, "id": row.id,
+                 "prefix": display_prefix(row.prefix), "limits": row.limits}
+                for row in await conn.execute(query)
+            ]
 
     async def any_stored(self) -> bool:
         """Whether any key was ever stored (revoked ones count): such a gateway never runs open."""

@@ -108,6 +108,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp, nullable=True)
+    limits: Mapped[Any | None] = mapped_column(Document, nullable=True)  # gateway.config.Limits
 
 
 class CallRecord(Base):

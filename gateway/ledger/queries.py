@@ -116,6 +116,19 @@ class LedgerQueries:
             return [_spend_row(row._asdict()) for row in result]
 
 
+    async def spent(self, since: datetime) -> list[tuple[str, str | None, Decimal]]:
+        """Exact spend per (workload, key id) of the calls made since a moment."""
+        c = calls.c
+        query = (
+            select(c.workload, c.key_id, func.sum(c.cost_usd))
+            .where(c.created_at >= since)
+            .group_by(c.workload, c.key_id)
+        )
+        async with self.database.engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [(row[0], row[1], row[2] or Decimal(0)) for row in rows]
+
+
 def _spend_row(row: dict[str, Any]) -> dict[str, Any]:
     """Counts as ints; money summed exactly by the database, then a JSON number."""
     for name, value in row.items():

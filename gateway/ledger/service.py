@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,12 @@ class Ledger:
     def record(self, call: Call) -> None:
         self.writer.record(call)
 
-    def serve_keys_to(self, auth: Authenticator) -> None:
-        """Keep `auth`'s stored keys in step with the key table while running."""
-        self._key_sync = KeySync(self.keys, auth)
+    def serve_keys_to(
+        self, auth: Authenticator, limits: Callable[[list[dict[str, Any]]], None] | None = None
+    ) -> None:
+        """Keep `auth`'s stored keys (and `limits`, the stored keys' limits) in step with the
+        key table while running."""
+        self._key_sync = KeySync(self.keys, auth, limits=limits)
 
     async def refresh_keys(self) -> None:
         if self._key_sync is not None:

@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -93,6 +93,7 @@ class LedgerWriter:
         )
         self.dead_letters = dead_letters or DeadLetters(dead_letter_path(file_spool.path))
         self.journal = journal  # told which calls are durably taken
+        self.costed: Callable[[Rows], None] | None = None  # told each row once it is costed
         self.billing = billing or {}
         self.batch_size = batch_size
         self.interval = interval
@@ -135,6 +136,7 @@ class LedgerWriter:
 
     def _spool_now(self, call: Call) -> None:
         rows, letters = self._rows([call])
+        self._tell(rows)
         try:
             self.file_spool.push_now(rows)
             self._accepted(rows)
@@ -255,7 +257,28 @@ class LedgerWriter:
             letters += sliced_letters
             await asyncio.sleep(0)
         await self._bury(letters)
+        self._tell(rows)
         return rows
+
+    def _tell(self, rows: Rows) -> None:
+        """Hand freshly costed rows to `costed` (the limits settle on them, on the request
+        loop's thread, which owns them)."""
+        if self.costed is not None and rows:
+            self._on_main(self._settle, rows)
+
+    def _settle(self, rows: Rows) -> None:
+        assert self.costed is not None
+        try:
+            self.costed(rows)
+        except Exception:
+            log.exception("ledger: settling the limits of %d rows failed", len(rows))
+
+    def _on_main(self, callback: Callable[..., object], *args: object) -> None:
+        """Run `callback` on the request loop's thread: at once there, else handed over."""
+        if self._thread is not None and self._thread.is_current() and self._main_loop:
+            self._main_loop.call_soon_threadsafe(callback, *args)
+        else:
+            callback(*args)
 
     def _rows(self, batch: list[Call]) -> tuple[Rows, list[Letter]]:
         rows: Rows = []
@@ -298,12 +321,8 @@ class LedgerWriter:
 
     def _committed(self, ids: list[str]) -> None:
         """Tell the call journal (which belongs to the request loop's thread)."""
-        if self.journal is None or not ids:
-            return
-        if self._thread is not None and self._thread.is_current() and self._main_loop:
-            self._main_loop.call_soon_threadsafe(self.journal.committed, ids)
-        else:
-            self.journal.committed(ids)
+        if self.journal is not None and ids:
+            self._on_main(self.journal.committed, ids)
 
     async def insert(self, rows: Rows) -> Rows:
         """Insert rows (idempotently); rows the database refuses become dead letters.

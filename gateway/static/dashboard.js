@@ -217,10 +217,45 @@
       "Health shared by the replicas on one Redis; figures measured by this process"));
   }
 
+  function budgetSection(budgets) {
+    const title = "Budgets and limits";
+    if (budgets === null) return section("budgets", title, empty("The limits' store is unavailable."));
+    if (!budgets.length) return section("budgets", title, empty("No workload or key has limits."));
+    const rows = budgets.map((b) => Object.assign({
+      key: b.scope === "workload" ? b.workload : b.workload + " / key " + (b.prefix || b.key_id),
+    }, b));
+    const money = (period, name) => (v, r) => (r[period] ? usd(r[period][name]) : "–");
+    const headroom = (period) => (r) => {
+      const b = r[period];
+      if (!b) return document.createTextNode("–");
+      return bar([
+        { value: b.spent, cls: "completed", label: "spent " + usd(b.spent) },
+        { value: b.reserved, cls: "cancelled", label: "reserved by calls in flight " + usd(b.reserved) },
+      ], b.budget, period + " of " + r.key);
+    };
+    const rate = (kind) => (v, r) => (r[kind] ? count(r[kind].remaining) + " / " + count(r[kind].limit) : "–");
+    const columns = [
+      { field: "key", title: "Workload / key" },
+      { field: "day_bar", title: "Today", chart: headroom("usd_per_day") },
+      { field: "spent", title: "Spent today", numeric: true, format: money("usd_per_day", "spent") },
+      { field: "reserved", title: "Reserved", numeric: true, format: money("usd_per_day", "reserved") },
+      { field: "remaining", title: "Left today", numeric: true, format: money("usd_per_day", "remaining") },
+      { field: "month_bar", title: "This month", chart: headroom("usd_per_month") },
+      { field: "budget", title: "Month budget", numeric: true, format: money("usd_per_month", "budget") },
+      { field: "month_left", title: "Left this month", numeric: true, format: money("usd_per_month", "remaining") },
+      { field: "requests", title: "Requests left", numeric: true, format: rate("requests") },
+      { field: "tokens", title: "Tokens left", numeric: true, format: rate("tokens") },
+      { field: "concurrency", title: "In flight", numeric: true,
+        format: (v, r) => (r.concurrency ? count(r.concurrency.in_flight) + " / " + count(r.concurrency.limit) : "–") },
+    ];
+    return section("budgets", title, table(columns, rows, "key", "USD per UTC day and month; requests and tokens per minute"));
+  }
+
   function render(data) {
     const main = $("figures");
     main.replaceChildren(
       spendSection(data),
+      budgetSection(data.budgets),
       modelSection(data.metrics),
       deploymentSection(data.deployments),
       el("div", { class: "row" }, abortSection(data.metrics), queueSection(data.metrics)));

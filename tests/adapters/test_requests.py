@@ -298,6 +298,7 @@ DOCUMENT = {"type": "document", "source": {"type": "text", "media_type": "text/p
             _with(ANTHROPIC_MESSAGES, messages=[{"role": "user", "content": [DOCUMENT]}]),
             "messages[0].content[0]",
         ),
+        (_with(ANTHROPIC_MESSAGES, tool_choice={"type": []}), "tool_choice"),  # found by fuzzing
     ],
 )
 def test_anthropic_fields_without_an_openai_equivalent_are_refused(

@@ -52,7 +52,7 @@ def test_keys_create_list_revoke(tmp_path: Path, sqlite_url: str) -> None:
     listed = gateway("keys", "--config", str(config), "list", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr
     header, rule, line = listed.stdout.splitlines()
-    assert header.split() == ["id", "workload", "prefix", "created", "revoked"]
+    assert header.split() == ["id", "workload", "prefix", "created", "revoked", "limits"]
     assert set(rule.replace(" ", "")) == {"-"}
     assert "chat-ui" in line and key[:10] + "..." in line and key not in listed.stdout
     key_id = line.split()[0]

@@ -47,6 +47,7 @@ async def test_a_key_is_stored_only_as_its_hash(store: KeyStore) -> None:
             "prefix": new.prefix + "...",
             "created_at": listed[0]["created_at"],
             "revoked_at": None,
+            "limits": None,
         }
     ]
     assert "key" not in listed[0]

@@ -393,7 +393,7 @@ def test_readme_deploy_section_matches_the_files() -> None:
         or n in {
             "gateway_batch_queue_depth", "gateway_ledger_pending",
             "gateway_ledger_dead_letter_rows", "gateway_deployment_in_flight",
-            "gateway_deployment_healthy",
+            "gateway_deployment_healthy", "gateway_budget_remaining_usd",
         }
     }
     for sample, labels in listed.items():

@@ -10,19 +10,22 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from gateway.api.admin.deps import AdminIdentity, LedgerDep, database_errors
+from gateway.config import Limits
+from gateway.ledger.keys import shown_limits
 
 router = APIRouter()
 
 
 class KeyRequest(BaseModel):
     workload: str
+    limits: Limits | None = None  # the key's own limits, on top of its workload's
 
 
 @router.post("/keys", status_code=201)
 async def create_key(body: KeyRequest, _: AdminIdentity, ledger: LedgerDep) -> JSONResponse:
     """A new key for a workload; the response is the only time the key is shown."""
     with database_errors():
-        new = await ledger.keys.create(body.workload)
+        new = await ledger.keys.create(body.workload, body.limits)
         await ledger.refresh_keys()
     record = {
         "id": new.id,
@@ -32,6 +35,7 @@ async def create_key(body: KeyRequest, _: AdminIdentity, ledger: LedgerDep) -> J
         "prefix": new.prefix + "...",
         "created_at": new.created_at,
         "revoked_at": None,
+        "limits": shown_limits(new.limits),
     }
     return JSONResponse(jsonable_encoder(record), status_code=201)
 
