@@ -63,7 +63,7 @@ class MessagesEndpoint:
                 meter=Meter(),
                 request_body=body,
             )
-            await state.limits.admit(call)
+            await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)
             return

@@ -105,7 +105,7 @@ class GeminiEndpoint:
                 meter=Meter(),
                 request_body=body,
             )
-            await state.limits.admit(call)
+            await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.GEMINI)
             return

@@ -54,7 +54,7 @@ class OpenAIEndpoint:
                 meter=meter,
                 request_body=body,
             )
-            await state.limits.admit(call)
+            await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.OPENAI)
             return

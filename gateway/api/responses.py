@@ -48,7 +48,7 @@ class CreateEndpoint:
             background = bool(body.get("background"))
             stream = bool(body.get("stream")) or background
             run = await state.responses.prepare(identity, body, request_id(scope), stream=stream)
-            await state.limits.admit(run.call)
+            await state.limits.admit(run.call, run.plan.served)
             if background:
                 try:
                     answer = await state.background.start(run)

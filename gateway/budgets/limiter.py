@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -122,13 +122,17 @@ class Limiter:
 
     # --- the hooks -----------------------------------------------------------------------
 
-    async def admit(self, call: Call) -> None:
-        """Reserve a live call's maximum cost in every bucket of its caller, or raise the 429.
-        Sets the call's `x-ratelimit-*` headers."""
+    async def admit(self, call: Call, served: Sequence[ModelConfig] = ()) -> None:
+        """Reserve a live call's maximum cost in every bucket of its caller, or raise the 429;
+        `served`: every model the call may be served by (other deployments, fallbacks), of
+        which the dearest estimate is reserved. Sets the call's `x-ratelimit-*` headers."""
         rules = self.rules(call.identity)
         if not rules:
             return
-        cost = estimate(call.model, call.route, call.request_body or {})
+        body = call.request_body or {}
+        models = {id(model): model for model in (call.model, *served)}.values()
+        cost = max((estimate(model, call.route, body) for model in models),
+                   key=lambda each: (each.usd, each.tokens))
         day, month = periods(call.created_at)
         ask = Ask(call.id, rules, cost.usd, cost.tokens, True, self.ttl, day, month,
                   self._take_releases())

@@ -90,11 +90,12 @@ class Attempt:
 class Plan:
     """The deployments one call may try, and the attempt under way (`attempt`)."""
 
-    __slots__ = ("router", "build", "attempt", "holds_headers", "_sequence", "_refused",
-                 "_skipped", "_waits")
+    __slots__ = ("router", "route", "build", "attempt", "holds_headers", "_sequence",
+                 "_refused", "_skipped", "_waits")
 
     def __init__(self, router: Router, route: ModelRoute, build: Build) -> None:
         self.router = router
+        self.route = route
         self.build = build
         self._refused: BadRequest | None = None
         self._skipped: set[Deployment] = set()  # moved on from (a long retry-after)
@@ -115,6 +116,11 @@ class Plan:
     @property
     def model(self) -> ModelConfig:
         return self.attempt.deployment.model
+
+    @property
+    def served(self) -> list[ModelConfig]:
+        """Every model the call may end up served by (deployments and fallbacks)."""
+        return self.route.served
 
     @property
     def provider(self) -> Provider:

@@ -34,13 +34,16 @@ MAX_RETRY_AFTER = 3600.0  # a longer retry-after still cools the deployment for 
 class ModelRoute:
     """A model's deployments, its strategy and the models it falls back to, in order."""
 
-    __slots__ = ("config", "deployments", "order", "chain")
+    __slots__ = ("config", "deployments", "order", "chain", "served")
 
     def __init__(self, config: ModelConfig, deployments: list[Deployment]) -> None:
         self.config = config
         self.deployments = deployments
         self.order = STRATEGIES[config.routing]
         self.chain: list[ModelRoute] = []  # every fallback, depth first, each once
+        # Every model (a deployment's, with its own prices) a call may be served by: the
+        # limits reserve the dearest of them.
+        self.served: list[ModelConfig] = [d.model for d in deployments]
 
     @property
     def primary(self) -> Deployment:
@@ -57,6 +60,7 @@ class Router:
         }
         for route in self.routes.values():
             route.chain = [self.routes[name] for name in _fallbacks(route.config, self.routes)]
+            route.served = [d.model for r in (route, *route.chain) for d in r.deployments]
         self.deployments = [d for route in self.routes.values() for d in route.deployments]
         self.cooldowns = Cooldowns(settings.redis_url)
         self.rng = random.Random()

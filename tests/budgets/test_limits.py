@@ -52,7 +52,16 @@ def limited_config(tmp: Path, sim: ServerProcess) -> dict[str, Any]:
         "name": "native-test", "provider": "sim-native", "upstream_model": "sim-gpt",
         "price": {"input": 1.0, "output": 2.0}, "batch_discount": 0.5,
     })
+    config["models"] += [  # a cheap model whose fallback is dear: reserve for the dear one
+        {"name": "dear-test", "provider": "sim", "upstream_model": "sim-gpt",
+         "price": {"input": 1000.0, "output": 1000.0}},
+        {"name": "cheap-test", "provider": "sim", "upstream_model": "sim-gpt",
+         "price": {"input": 0.01, "output": 0.01}, "fallbacks": ["dear-test"]},
+        {"name": "cheap-alone", "provider": "sim", "upstream_model": "sim-gpt",
+         "price": {"input": 0.01, "output": 0.01}},
+    ]
     config["workloads"] += [
+        {"name": "fallback-budget", "keys": ["key-fb"], "limits": {"usd_per_day": 0.01}},
         {"name": "rpm", "keys": ["key-rpm"], "limits": {"rpm": 2}},
         {"name": "tpm", "keys": ["key-tpm"], "limits": {"tpm": 400}},
         {"name": "per-key", "keys": ["key-free", {"key": "key-one", "limits": {"concurrency": 1}}]},
@@ -132,6 +141,17 @@ def test_tpm_counts_max_tokens_and_gives_back_what_was_not_used(limited: ServerP
     # The first call used ~13 tokens: once settled the rest returns (a refill alone takes ~40 s).
     wait_until(lambda: chat(limited, "key-tpm", max_tokens=300).status_code == 200, 8,
                "tokens given back")
+
+
+def test_a_call_with_a_dearer_fallback_reserves_the_dearer_cost(limited: ServerProcess) -> None:
+    """The call may end up served by its fallback: its reservation is the dearest estimate."""
+    client = openai.OpenAI(base_url=f"{limited.url}/v1", api_key="key-fb", max_retries=0)
+    ask = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+    assert client.chat.completions.create(model="cheap-alone", **ask).choices  # fits alone
+    for model in ("cheap-test", "dear-test"):
+        with pytest.raises(openai.RateLimitError) as refused:
+            client.chat.completions.create(model=model, **ask)
+        assert refused.value.response.headers["retry-after"]
 
 
 def test_concurrency_per_key(limited: ServerProcess) -> None:
