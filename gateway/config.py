@@ -1,5 +1,8 @@
 """Settings: a YAML file with ${ENV} interpolation, GATEWAY_* overrides and embedded defaults.
 
+`Settings` (the top level) and the loading are here; providers, models and deployments are in
+`config_upstreams`, workloads, keys and limits in `config_workloads`.
+
 This is the only module that reads the process environment; everything else receives a
 `Settings` object.
 """
@@ -9,17 +12,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -27,320 +25,26 @@ from pydantic import (
     model_validator,
 )
 
-from gateway.defaults import CACHE_PRICE_RATIOS, default_document
+from gateway.config_fields import (
+    _CALLBACK_HOST,
+    _ENV_REF,
+    CALLBACK_SECRET_MIN,
+    ConfigError,
+    _Strict,
+    parse_duration,
+)
+from gateway.config_upstreams import DeploymentConfig, ModelConfig, Price, ProviderConfig
+from gateway.config_workloads import KeyConfig, Limits, WorkloadConfig
+from gateway.defaults import default_document
 
-ProviderKind = Literal["openai", "anthropic", "gemini"]
-CancelBilling = Literal["delivered", "generated", "full"]
-RoutingMode = Literal["auto", "stream", "sync", "batch"]
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-CALLBACK_SECRET_MIN = 16
-_CALLBACK_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9_.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
-
-
-# The hosts of the vendors' own APIs, which have a Batch API (the default lane is native there).
-VENDOR_BATCH_HOSTS = {"openai": "api.openai.com", "anthropic": "api.anthropic.com"}
-
-
-class ConfigError(Exception):
-    """A configuration problem, with a message that names the field."""
-
-
-def _host(url: Any) -> str | None:
-    try:
-        return urlsplit(url).hostname if isinstance(url, str) else None
-    except ValueError:
-        return None
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number or a string such as `500ms`, `30s`, `5m`, `1h`."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30s, 5m or 1h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"expected a duration such as 30s, 5m or 1h, got {value!r}")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 0:
-        raise ValueError("a duration cannot be negative")
-    return seconds
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Price(_Strict):
-    """USD per million tokens. Cached input read from and written to the provider's prompt
-    cache has its own prices; unset, they follow the provider kind (`for_kind`)."""
-
-    input: float = Field(0.0, ge=0)
-    output: float = Field(0.0, ge=0)
-    cache_read: float | None = Field(None, ge=0)
-    cache_write: float | None = Field(None, ge=0)
-
-    def for_kind(self, kind: str) -> Price:
-        """These prices with the cache prices a provider of `kind` charges when unset."""
-        if self.cache_read is not None and self.cache_write is not None:
-            return self
-        ratios = CACHE_PRICE_RATIOS[kind]
-        base = Decimal(str(self.input))
-        read, write = (float(base * ratio) for ratio in ratios)
-        return self.model_copy(
-            update={
-                "cache_read": read if self.cache_read is None else self.cache_read,
-                "cache_write": write if self.cache_write is None else self.cache_write,
-            }
-        )
-
-
-class ProviderConfig(_Strict):
-    name: str = Field(min_length=1)
-    kind: ProviderKind
-    base_url: str
-    api_key: SecretStr | None = None
-    # unset: `native` for the vendors' own APIs (VENDOR_BATCH_HOSTS), `emulated` for any other
-    # base URL (vLLM, llama.cpp, the simulator), where a Batch API call would only 404
-    batch: Literal["native", "emulated"] = "emulated"
-    batch_max_items: int = Field(10_000, ge=1)
-    batch_max_wait: float = 3600.0
-    batch_concurrency: int = Field(4, ge=1)
-    cancel_billing: CancelBilling | None = None
-    stream_usage: bool = True
-    # the server has the Responses API (`/responses`): relayed natively, else translated to
-    # chat completions; None: only api.openai.com has it
-    responses_api: bool | None = None
-    connect_timeout: float = 10.0
-    read_timeout: float = 600.0
-    max_connections: int = Field(1000, ge=1)
-    pool_timeout: float = Field(30.0, gt=0)  # longest wait for a free pooled connection
-    headers: dict[str, str] = Field(default_factory=dict)
-    # emulated lane: start no new call while this many interactive calls are in flight (0: never)
-    batch_yield_inflight: int = Field(8, ge=0)
-
-    _durations = field_validator(
-        "batch_max_wait", "connect_timeout", "read_timeout", "pool_timeout", mode="before"
-    )(parse_duration)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_batch_lane(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("batch") is None:
-            native = VENDOR_BATCH_HOSTS.get(str(data.get("kind"))) == _host(data.get("base_url"))
-            data = {**data, "batch": "native" if native else "emulated"}
-        return data
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
-
-    @property
-    def serves_responses(self) -> bool:
-        """Whether `/v1/responses` calls are relayed natively to this (OpenAI-kind) provider."""
-        if self.kind != "openai":
-            return False
-        if self.responses_api is not None:
-            return self.responses_api
-        return self.base_url.startswith("https://api.openai.com")
-
-    @property
-    def billing_after_cancel(self) -> CancelBilling:
-        """What the provider bills for an aborted call (WIRE.md defaults per kind)."""
-        if self.cancel_billing is not None:
-            return self.cancel_billing
-        return "full" if self.kind == "gemini" else "delivered"
-
-
-RoutingStrategy = Literal["weighted", "least_inflight", "lowest_ttft"]
-
-
-class DeploymentConfig(_Strict):
-    """One place a model is served: a provider and the model name sent to it."""
-
-    provider: str
-    upstream_model: str | None = None
-    weight: float = Field(1.0, ge=0)  # 0: a standby, tried only after the weighted ones
-    name: str | None = Field(None, min_length=1)  # default: `provider/upstream model`
-    price: Price | None = None  # default: the model's
-
-    def label(self, model: str) -> str:
-        """The deployment's name in metrics and the deployments API."""
-        return self.name or f"{self.provider}/{self.upstream_model or model}"
-
-
-class ModelConfig(_Strict):
-    """A model clients name. `provider`/`upstream_model` is the one-deployment form; with
-    `deployments` they hold the first deployment's (the batch lane and token counting use it)."""
-
-    name: str = Field(min_length=1)
-    provider: str
-    upstream_model: str | None = None
-    deployments: list[DeploymentConfig] = Field(default_factory=list)
-    routing: RoutingStrategy = "weighted"
-    fallbacks: list[str] = Field(default_factory=list)  # other models, tried in order
-    retries: int | None = Field(None, ge=0, le=20)  # unset: each deployment once
-    first_byte_timeout: float | None = None  # unset: no limit (read_timeout still applies)
-    cooldown: float = 30.0  # skip a failing deployment this long (0: never)
-    cooldown_failures: int = Field(3, ge=1)  # ... after this many failures in a row
-    price: Price = Price()
-    batch_discount: float = Field(0.5, ge=0, le=1)
-    # the most output tokens one call can produce; unset: the upstream model family's
-    # (gateway.ledger.limits). It caps every estimated bill.
-    max_output_tokens: int | None = Field(None, ge=1)
-    # whether `deployments` was written in the config (field names in messages)
-    _listed: bool = PrivateAttr(default=False)
-
-    _durations = field_validator("cooldown", mode="before")(parse_duration)
-
-    @field_validator("first_byte_timeout", mode="before")
-    @classmethod
-    def _first_byte(cls, value: Any) -> float | None:
-        if value is None:
-            return None
-        seconds = parse_duration(value)
-        if seconds <= 0:
-            raise ValueError("must be greater than zero (leave it unset for no limit)")
-        return seconds
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_form(cls, data: Any, handler: Any) -> Any:
-        """Either `provider` (one deployment) or `deployments`; each fills in the other."""
-        listed = isinstance(data, dict) and bool(data.get("deployments"))
-        if isinstance(data, dict):
-            data = _deployment_form(data, listed)
-        model = handler(data)
-        model._listed = listed
-        return model
-
-    @model_validator(mode="after")
-    def _deployment_names(self) -> ModelConfig:
-        names = [d.label(self.name) for d in self.deployments]
-        for index, name in enumerate(names):
-            if names.index(name) != index:
-                raise ValueError(
-                    f"deployments[{index}]: a second deployment named {name!r} (give it a `name`)"
-                )
-        if not any(d.weight > 0 for d in self.deployments):
-            raise ValueError("deployments: at least one needs a weight above 0")
-        return self
-
-    @property
-    def upstream_name(self) -> str:
-        return self.upstream_model or self.name
-
-    @property
-    def attempts(self) -> int:
-        """Attempts a call makes on this model's deployments (`retries` + 1)."""
-        retries = len(self.deployments) - 1 if self.retries is None else self.retries
-        return retries + 1
-
-
-def _deployment_form(data: dict[str, Any], listed: bool) -> dict[str, Any]:
-    if not listed:
-        if data.get("provider") is None:
-            return data  # `provider` is required: its own message says so
-        deployment = {"provider": data["provider"], "upstream_model": data.get("upstream_model")}
-        return {**data, "deployments": [deployment]}
-    first = data["deployments"][0] if isinstance(data["deployments"], list) else None
-    if not isinstance(first, dict):
-        return data
-    primary = {
-        "provider": first.get("provider") or "", "upstream_model": first.get("upstream_model")
-    }
-    given = {key: data[key] for key in primary if data.get(key) is not None}
-    if given and any(primary[key] != value for key, value in given.items()):
-        raise ValueError(
-            "give either provider/upstream_model (one deployment) or deployments, not both"
-        )
-    return {**data, **primary}
-
-
-def _exact(value: Any) -> Any:
-    """A USD amount as a Decimal read from its text (0.1 stays 0.1, not its binary double)."""
-    if isinstance(value, bool):
-        raise ValueError("expected an amount in USD")
-    if isinstance(value, int | float | str):
-        try:
-            value = Decimal(str(value).strip())
-        except ArithmeticError:
-            raise ValueError(f"expected an amount in USD, got {value!r}") from None
-    if isinstance(value, Decimal) and not value.is_finite():
-        raise ValueError("expected a finite amount in USD")
-    return value
-
-
-class Limits(_Strict):
-    """What one workload or one key may use (README "Limits and budgets"); unset: no limit."""
-
-    rpm: int | None = Field(None, ge=1)  # requests per minute
-    tpm: int | None = Field(None, ge=1)  # tokens per minute (prompt + the call's max output)
-    concurrency: int | None = Field(None, ge=1)  # calls in flight at once
-    usd_per_day: Decimal | None = Field(None, ge=0)  # spend per UTC day
-    usd_per_month: Decimal | None = Field(None, ge=0)  # spend per UTC calendar month
-
-    _money = field_validator("usd_per_day", "usd_per_month", mode="before")(_exact)
-
-    @property
-    def any(self) -> bool:
-        return any(value is not None for value in self.__dict__.values())
-
-    @property
-    def budgets(self) -> bool:
-        return self.usd_per_day is not None or self.usd_per_month is not None
-
-
-class KeyConfig(_Strict):
-    """A `keys` entry: a plain string, or `{key, limits}` for a key with limits of its own."""
-
-    key: SecretStr
-    limits: Limits = Limits()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _plain(cls, data: Any) -> Any:
-        return {"key": data} if isinstance(data, str | SecretStr) else data
-
-    def get_secret_value(self) -> str:
-        """The key itself (an entry reads like the plain `SecretStr` it may be written as)."""
-        return self.key.get_secret_value()
-
-
-def _empty_key(entry: Any) -> bool:
-    if isinstance(entry, dict):
-        entry = entry.get("key")
-    return entry in (None, "")
-
-
-class WorkloadConfig(_Strict):
-    name: str = Field(min_length=1)
-    keys: list[KeyConfig] = Field(default_factory=list)
-    limits: Limits = Limits()
-    mode: RoutingMode = "auto"
-    on_cancel: Literal["abort", "drain"] = "abort"
-    # Indexes of `keys` entries that were empty (e.g. `${VAR:-}` with VAR unset): dropped, but
-    # they still count as configured keys, so the gateway never runs open because of them.
-    _empty_keys: tuple[int, ...] = PrivateAttr(default=())
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _drop_empty_keys(cls, data: Any, handler: Any) -> Any:
-        empty: tuple[int, ...] = ()
-        if isinstance(data, dict) and isinstance(data.get("keys"), list):
-            empty = tuple(i for i, key in enumerate(data["keys"]) if _empty_key(key))
-            data = {**data, "keys": [key for key in data["keys"] if not _empty_key(key)]}
-        workload = handler(data)
-        if empty:
-            workload._empty_keys = empty
-        return workload
+# The settings' parts live in config_fields, config_upstreams and config_workloads; the rest of
+# the gateway imports them from here.
+__all__ = [
+    "CALLBACK_SECRET_MIN", "ConfigError", "DeploymentConfig", "KeyConfig", "Limits",
+    "ModelConfig", "Price", "ProviderConfig", "Settings", "WorkloadConfig", "build_settings",
+    "export_for_workers", "interpolate", "load_settings", "parse_duration",
+    "prometheus_multiprocess_dir", "resolve_config_path",
+]
 
 
 class Settings(_Strict):
