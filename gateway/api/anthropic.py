@@ -14,7 +14,6 @@ from gateway.api import shapes
 from gateway.api.asgi import read_body
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_anthropic
-from gateway.calls import Call
 from gateway.dispatch import builder
 from gateway.errors import GatewayError
 from gateway.proxy import send_error
@@ -40,6 +39,7 @@ class MessagesEndpoint:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        meter = Meter()  # started now: TTFT and overhead count from the request's arrival
         state = self.state
         try:
             identity = state.auth.authenticate(scope)
@@ -53,16 +53,7 @@ class MessagesEndpoint:
             build = builder("anthropic", "messages", body, call_id, stream=stream,
                             client_headers=forwarded_headers(scope))  # fmt: skip
             plan = state.router.plan(body["model"], build)
-            call = Call(
-                id=call_id,
-                identity=identity,
-                route="messages",
-                model=plan.model,
-                provider=plan.provider.name,
-                mode="stream" if stream else "sync",
-                meter=Meter(),
-                request_body=body,
-            )
+            call = plan.live_call(call_id, identity, "messages", body, stream=stream, meter=meter)
             await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)

@@ -27,7 +27,6 @@ from gateway.api.count_tokens import relay_count
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object
 from gateway.auth import Identity
-from gateway.calls import Call
 from gateway.dispatch import builder
 from gateway.errors import BadRequest, GatewayError, NotFound
 from gateway.ledger.prompts import prompt_tokens
@@ -74,6 +73,7 @@ class GeminiEndpoint:
         self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        meter = Meter()  # started now: TTFT and overhead count from the request's arrival
         state = self.state
         try:
             name, _, method = scope["path_params"]["target"].rpartition(":")
@@ -95,16 +95,7 @@ class GeminiEndpoint:
                 return
             call_id = request_id(scope)
             plan = state.router.plan(name, builder("gemini", route, body, call_id, stream=stream))
-            call = Call(
-                id=call_id,
-                identity=identity,
-                route=route,
-                model=plan.model,
-                provider=plan.provider.name,
-                mode="stream" if stream else "sync",
-                meter=Meter(),
-                request_body=body,
-            )
+            call = plan.live_call(call_id, identity, route, body, stream=stream, meter=meter)
             await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.GEMINI)

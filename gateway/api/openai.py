@@ -13,7 +13,6 @@ from gateway.api import shapes
 from gateway.api.asgi import read_body
 from gateway.api.request_id import request_id
 from gateway.api.validation import parse_json_object, validate_openai
-from gateway.calls import Call
 from gateway.dispatch import builder
 from gateway.errors import GatewayError
 from gateway.providers.base import Route
@@ -44,16 +43,7 @@ class OpenAIEndpoint:
             plan = state.router.plan(
                 body["model"], builder("openai", self.route, body, call_id, stream=stream)
             )
-            call = Call(
-                id=call_id,
-                identity=identity,
-                route=self.route,
-                model=plan.model,
-                provider=plan.provider.name,
-                mode="stream" if stream else "sync",
-                meter=meter,
-                request_body=body,
-            )
+            call = plan.live_call(call_id, identity, self.route, body, stream=stream, meter=meter)
             await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.OPENAI)

@@ -25,7 +25,6 @@ from gateway.ledger.database import Database
 from gateway.responses.items import page, replayed, stored_items
 from gateway.responses.store import ResponseStore
 from gateway.routing.plan import Plan
-from gateway.streaming.meter import Meter
 from gateway.translate.responses_reply import NativeResponses, TranslatedResponses
 from gateway.translate.responses_request import message_items
 from gateway.translate.responses_response import TERMINAL
@@ -92,16 +91,7 @@ class ResponsesService:
             upstream = {**body, "input": replayed(chain) + message_items(body.get("input"))}
         build = builder("responses", "responses", upstream, call_id, stream=stream)
         plan = self.state.router.plan(body["model"], build)
-        call = Call(
-            id=call_id,
-            identity=identity,
-            route="responses",
-            model=plan.model,
-            provider=plan.provider.name,
-            mode="stream" if stream else "sync",
-            meter=Meter(),
-            request_body=upstream,
-        )
+        call = plan.live_call(call_id, identity, "responses", upstream, stream=stream)
         return Run(call, plan, body, stored_items(body.get("input")))
 
     async def serve(self, receive: Receive, send: Send, run: Run) -> None:

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from gateway.auth import Identity
 from gateway.calls import Call
 from gateway.config import ModelConfig
 from gateway.errors import (
@@ -116,6 +117,28 @@ class Plan:
     @property
     def model(self) -> ModelConfig:
         return self.attempt.deployment.model
+
+    def live_call(
+        self,
+        call_id: str,
+        identity: Identity,
+        route: str,
+        body: dict[str, Any],
+        *,
+        stream: bool,
+        meter: Meter | None = None,
+    ) -> Call:
+        """The call this plan starts with (its first deployment's model and provider)."""
+        return Call(
+            id=call_id,
+            identity=identity,
+            route=route,
+            model=self.model,
+            provider=self.provider.name,
+            mode="stream" if stream else "sync",
+            meter=meter or Meter(),
+            request_body=body,
+        )
 
     @property
     def served(self) -> list[ModelConfig]:
