@@ -566,6 +566,7 @@ static PyObject *Vocabulary_count(Vocabulary *v, PyObject *text) {
         PyErr_SetString(PyExc_TypeError, "count() takes a str");
         return NULL;
     }
+    if (PyUnicode_READY(text) < 0) return NULL;
     if (v->loaded != v->tokens || v->offsets[v->tokens] != v->size) {
         PyErr_SetString(PyExc_RuntimeError, "the vocabulary is not fully loaded");
         return NULL;
