@@ -90,7 +90,23 @@ static size_t contraction(const Text *t, size_t i) {
     return i;
 }
 
-/* The whitespace alternatives from i (a \s), shared by both patterns but for their order. */
+/* \p{N}{1,3} from i (a number). */
+static size_t digits_end(const Text *t, size_t i) {
+    size_t j = i + 1;
+    while (j < t->n && j < i + 3 && (fl(t, j) & F_N)) j++;
+    return j;
+}
+
+/* ` ?[^\s\p{L}\p{N}]+[\r\n]*` (o200k: `[\r\n/]*`) from i: its end, or i. */
+static size_t symbols_end(const Text *t, size_t i, int slash) {
+    size_t j = at(t, i) == ' ' && other(t, i + 1) ? i + 1 : i;
+    if (!other(t, j)) return i;
+    while (other(t, j)) j++;
+    while (j < t->n && (newline(at(t, j)) || (slash && at(t, j) == '/'))) j++;
+    return j;
+}
+
+/* The end of the run of whitespace (\s) from i. */
 static size_t space_end(const Text *t, size_t i) {
     size_t e = i;
     while (e < t->n && (fl(t, e) & F_S)) e++;
@@ -117,16 +133,8 @@ static size_t next_cl100k(const Text *t, size_t i) {
         while (j < t->n && (fl(t, j) & F_L)) j++;
         return j;
     }
-    if (f & F_N) {
-        for (j = i + 1; j < t->n && j < i + 3 && (fl(t, j) & F_N); j++) {}
-        return j;
-    }
-    j = c == ' ' && other(t, i + 1) ? i + 1 : i;
-    if (other(t, j)) {
-        while (other(t, j)) j++;
-        while (j < t->n && newline(at(t, j))) j++;
-        return j;
-    }
+    if (f & F_N) return digits_end(t, i);
+    if ((j = symbols_end(t, i, 0)) > i) return j;
     size_t e = space_end(t, i); /* c is whitespace */
     if (e == t->n) return e;
     if ((j = last_newline(t, i, e))) return j;
@@ -162,16 +170,8 @@ static size_t next_o200k(const Text *t, size_t i) {
             return contraction(t, j);
         }
     }
-    if (f & F_N) {
-        for (j = i + 1; j < t->n && j < i + 3 && (fl(t, j) & F_N); j++) {}
-        return j;
-    }
-    j = c == ' ' && other(t, i + 1) ? i + 1 : i;
-    if (other(t, j)) {
-        while (other(t, j)) j++;
-        while (j < t->n && (newline(at(t, j)) || at(t, j) == '/')) j++;
-        return j;
-    }
+    if (f & F_N) return digits_end(t, i);
+    if ((j = symbols_end(t, i, 1)) > i) return j;
     size_t e = space_end(t, i); /* c is whitespace */
     if ((j = last_newline(t, i, e))) return j;
     if (e == t->n) return e;
