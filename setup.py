@@ -4,6 +4,10 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("gateway._bpe", sources=["native/bpe.c"], depends=["native/classes.h"]),
+        Extension(
+            "gateway._bpe",
+            sources=["native/bpe.c", "native/pieces.c", "native/merge.c"],
+            depends=["native/classes.h", "native/merge.h", "native/pieces.h", "native/ranks.h"],
+        ),
     ]
 )
