@@ -12,20 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from importlib import resources
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from tiktoken.model import encoding_name_for_model
 
-from gateway import _bpe
+try:
+    from gateway import _bpe
+except ImportError:  # built without a C compiler: tiktoken's encoders (gateway.tiktoken_counter)
+    _bpe = None  # type: ignore[assignment]
 
 OFFLINE_ENCODINGS = ("cl100k_base", "o200k_base")
 DEFAULT_ENCODING = "o200k_base"  # gpt-4o, gpt-4.1, o-series, and any model we do not know
 
+log = logging.getLogger("gateway")
 T = TypeVar("T")
 _CHUNK = 1 << 18  # the vocabulary file is read 256 KB of text at a time
 _lock = threading.Lock()
@@ -48,7 +53,13 @@ def _chunks(name: str) -> Iterator[bytes]:
 
 
 @cache
-def _load(name: str) -> _bpe.Vocabulary:
+def _load(name: str) -> Counter:
+    if _bpe is None:
+        from gateway.tiktoken_counter import TiktokenCounter
+
+        log.warning("gateway._bpe is not built (no C compiler at install time): counting "
+                    "tokens with tiktoken's encoder, about 45 MB per encoding instead of 5")
+        return TiktokenCounter(name)
     tokens = size = 0
     for chunk in _chunks(name):  # sized first, so the vocabulary is allocated once, exactly
         more, larger = _bpe.measure(chunk)
@@ -59,7 +70,11 @@ def _load(name: str) -> _bpe.Vocabulary:
     return vocabulary
 
 
-def vocabulary(name: str) -> _bpe.Vocabulary:
+class Counter(Protocol):
+    def count(self, text: str) -> int: ...
+
+
+def vocabulary(name: str) -> Counter:
     """The counter of encoding `name` (cl100k_base or o200k_base), loaded once on first use."""
     if name not in OFFLINE_ENCODINGS:
         raise ValueError(f"encoding {name!r} is not bundled (have: {', '.join(OFFLINE_ENCODINGS)})")

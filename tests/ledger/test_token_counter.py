@@ -47,7 +47,9 @@ FRAGMENTS = [
 WORD = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZé"),
                min_size=20, max_size=600)
 TEXT = st.lists(
-    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12), WORD, st.characters()),
+    # (lone surrogates are repaired by tokens.count before counting: tests/ledger/test_tokens.py)
+    st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12), WORD,
+              st.characters(exclude_categories=["Cs"])),
     max_size=40,
 ).map("".join)
 

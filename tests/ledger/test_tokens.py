@@ -111,3 +111,18 @@ def test_completion_and_embedding_inputs() -> None:
     assert prompt_tokens({"input": "hello world"}, "text-embedding-3-small") == 2
     assert prompt_tokens(None, "gpt-4o") == 0
     assert prompt_tokens({"model": "x"}, "gpt-4o") == 0
+
+
+def test_without_the_c_counter_tiktoken_counts_the_same(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An install without a C compiler (gateway._bpe optional) still counts, with tiktoken."""
+    from gateway import tokens
+
+    text = "Hello, world! Ça va? 你好 — 42 tokens'll do\n\n  x"
+    expected = tokens.count(text, "gpt-4o")
+    monkeypatch.setattr(tokens, "_bpe", None)
+    tokens._load.cache_clear()
+    try:
+        assert tokens.count(text, "gpt-4o") == expected
+        assert type(tokens.vocabulary("o200k_base")).__name__ == "TiktokenCounter"
+    finally:
+        tokens._load.cache_clear()
