@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.api import anthropic as anthropic_api
@@ -123,6 +123,16 @@ class _GatewayAPI(FastAPI):
         for cls, args, kwargs in reversed(self.edge):
             app = cls(app, *args, **kwargs)
         return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """HTTP straight into the stack: FastAPI's per-request check for its native telemetry
+        (which the gateway does not use) is skipped; lifespan and the rest go through it."""
+        stack = self.middleware_stack
+        if scope["type"] == "http" and stack is not None:
+            scope["app"] = self
+            await stack(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 class _SimulatorMount:

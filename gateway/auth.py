@@ -48,6 +48,21 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+_DIGESTS: dict[str, str] = {}  # presented key -> its digest: every call hashes its key
+_DIGESTS_MAX = 4096
+
+
+def digest_of(key: str) -> str:
+    """`hash_key(key)`, remembered for the keys seen lately (cleared past a few thousand, so
+    keys made up by a caller cannot grow it)."""
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        if len(_DIGESTS) >= _DIGESTS_MAX:
+            _DIGESTS.clear()
+        digest = _DIGESTS[key] = hash_key(key)
+    return digest
+
+
 def presented_key(scope: Scope) -> str | None:
     """The key from `Authorization: Bearer ...` or `x-api-key`, if any."""
     for name, value in scope["headers"]:
@@ -140,7 +155,7 @@ class Authenticator:
                 "You didn't provide an API key. Send it as `Authorization: Bearer KEY` "
                 "or `x-api-key: KEY`." + self._no_keys_hint()
             )
-        digest = hash_key(key)
+        digest = digest_of(key)
         workload = self._static.get(digest) or self._stored.get(digest)
         if workload is not None:
             return Identity(workload, key_id=digest[:16])

@@ -21,10 +21,11 @@ from gateway.errors import ModelNotFound
 from gateway.providers.base import Provider
 from gateway.routing.cooldown import REFRESH, Cooldowns
 from gateway.routing.deployment import RETRYABLE, Deployment
+from gateway.routing.plan import Plan
 from gateway.routing.strategies import STRATEGIES
 
 if TYPE_CHECKING:
-    from gateway.routing.plan import Build, Plan
+    from gateway.routing.plan import Build
 
 log = logging.getLogger("gateway.routing")
 
@@ -77,8 +78,6 @@ class Router:
 
     def plan(self, name: str, build: Build) -> Plan:
         """The deployments a call of model `name` may try, its first attempt built."""
-        from gateway.routing.plan import Plan
-
         return Plan(self, self.route(name), build)
 
     def cooling(self, deployment: Deployment) -> bool:
