@@ -121,8 +121,9 @@ def write_gateway_config(path: Path, database_url: str, sim_url: str, key: str) 
 def gateway_config(database_url: str, sim_url: str, key: str) -> dict[str, Any]:
     return {
         "database_url": database_url,
+        # enough upstream connections for the memory phase's 5,000 open streams
         "providers": [{"name": "sim", "kind": "openai", "base_url": f"{sim_url}/v1",
-                       "api_key": "sk-sim-upstream"},
+                       "api_key": "sk-sim-upstream", "max_connections": 10000},
                       {"name": "sim-anthropic", "kind": "anthropic", "base_url": sim_url,
                        "api_key": "sk-sim-upstream"},
                       {"name": "sim-b", "kind": "openai", "base_url": f"{sim_url}/v1",
