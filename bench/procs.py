@@ -51,7 +51,10 @@ def raise_fd_limit() -> None:
 class Server:
     """One HTTP server child process, logging to a file; `stop()` ends it by its pid."""
 
-    def __init__(self, name: str, argv: list[str], port: int, log_dir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], port: int, log_dir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -59,7 +62,7 @@ class Server:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=raise_fd_limit,
+            preexec_fn=raise_fd_limit, env=None if env is None else {**os.environ, **env},
         )
         self.pid = self.proc.pid
 
@@ -173,7 +176,8 @@ def start_litellm(exe: str, config: Path, log_dir: Path) -> Server:
     """The LiteLLM proxy, for the optional comparison."""
     port = free_port()
     argv = [exe, "--config", str(config), "--port", str(port), "--num_workers", "1"]
-    server = Server("litellm", argv, port, log_dir)
+    # its bundled price table: no network here (it would retry a download at every start)
+    server = Server("litellm", argv, port, log_dir, env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"})
     server.wait_ready("/health/liveliness", timeout=120.0)
     return server
 

@@ -52,6 +52,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gateway.ledger")
 
+# How long calls wait for the next batch. Short: each batch is small, so the writer's thread
+# takes the interpreter lock from the event loop in short turns. 0.2 s gave concurrency-1
+# added p99 3.1-4.5 ms over five runs, 0.02 s 1.9-3.3 ms, with throughput unchanged.
+INTERVAL = 0.02
 METER_SLICE = 64  # calls costed on the event loop between two chances for requests to run
 
 
@@ -81,7 +85,7 @@ class LedgerWriter:
         journal: Journal | None = None,
         billing: Mapping[str, str] | None = None,
         batch_size: int = 1000,
-        interval: float = 0.2,
+        interval: float = INTERVAL,
         max_queue: int = 10_000,
         write_timeout: float = 10.0,
         check_interval: float = 2.0,

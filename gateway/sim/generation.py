@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
+import time
 from typing import Any, Protocol
 
 import orjson
@@ -50,10 +50,10 @@ class Dialect(Protocol):
 
 async def serve(state: SimState, ex: Exchange, dialect: Dialect) -> None:
     """Answer one generation request and keep its stats record."""
-    arrived = asyncio.get_running_loop().time()
     record = state.stats.open(
         ex.scope["path"], dialect.api, dialect.api_key(ex), ex.header(b"x-request-id")
     )
+    arrived = time.monotonic()  # just after the record's wall-clock start: never before it
     try:
         await _serve(state, ex, dialect, record, arrived)
     except ClientGone:

@@ -14,30 +14,36 @@ CUT_SHORT = ("mid_stream", "stall")
 
 
 class Clock:
-    """One request's schedule from its arrival, in loop time and matching wall-clock time."""
+    """One request's schedule from its arrival, in `time.monotonic()` and matching wall-clock
+    time. Not the event loop's clock: uvloop's `loop.time()` is the time its current iteration
+    began, milliseconds old on a busy loop, and a schedule on it sends tokens early."""
 
-    __slots__ = ("loop", "start", "wall_start", "first", "gap")
+    __slots__ = ("start", "wall_start", "first", "gap")
 
     def __init__(self, plan: Plan, start: float, wall_start: float) -> None:
-        self.loop = asyncio.get_running_loop()
         self.start = start
         self.wall_start = wall_start
         self.first = self.start + plan.ttft
         self.gap = 1.0 / plan.tps if plan.tps > 0 else 0.0
 
     def due(self, index: int) -> float:
-        """Loop time at which token `index` is generated."""
+        """The monotonic time at which token `index` is generated."""
         return self.first + index * self.gap
 
     def wall(self, index: int) -> float:
         """Wall-clock time at which token `index` is generated."""
         return self.wall_start + (self.due(index) - self.start)
 
+    @staticmethod
+    def now() -> float:
+        return time.monotonic()
+
     async def until(self, target: float) -> None:
-        """Sleep until loop time `target`."""
-        delay = target - self.loop.time()
-        if delay > 0:
+        """Sleep until `target`, never waking before it (a loop timer can fire early)."""
+        delay = target - time.monotonic()
+        while delay > 0:
             await asyncio.sleep(delay)
+            delay = target - time.monotonic()
 
 
 async def stream_answer(
@@ -103,7 +109,7 @@ async def whole_answer(
         finished = await ex.guard(hold())
     else:
         done_at = clock.due(max(count - 1, 0))
-        finished = done_at <= clock.loop.time() or await ex.guard(clock.until(done_at))
+        finished = done_at <= clock.now() or await ex.guard(clock.until(done_at))
     if not finished and ex.closed_at is not None:
         count = generated_by(clock, count, ex.closed_at)
     note_generated(record, clock, count)
