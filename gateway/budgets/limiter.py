@@ -235,12 +235,25 @@ class Limiter:
                 self._wake.set()
 
     async def _flush(self) -> None:
+        """Send the queued releases and bills. Each chunk leaves its queue before it is sent
+        (calls that end meanwhile append to the queues, and an admission takes releases from
+        the front); one the store did not take goes back to the front."""
         while self._releases:
-            await self.store.release(self._releases[:CHUNK])
-            del self._releases[:CHUNK]
+            ids = self._releases[:CHUNK]
+            del self._releases[: len(ids)]
+            try:
+                await self.store.release(ids)
+            except BaseException:
+                self._releases[:0] = ids
+                raise
         while self._bills:
-            await self.store.settle(self._bills[:CHUNK])
-            del self._bills[:CHUNK]
+            bills = self._bills[:CHUNK]
+            del self._bills[: len(bills)]
+            try:
+                await self.store.settle(bills)
+            except BaseException:
+                self._bills[:0] = bills
+                raise
 
     async def _renew(self) -> None:
         while True:
