@@ -30,8 +30,9 @@ from gateway.batch.upstream import prepare_call, stored_model
 from gateway.calls import Call
 from gateway.config import ModelConfig, Settings
 from gateway.errors import GatewayError, UpstreamError
-from gateway.ledger import costing, writer
+from gateway.ledger import costing
 from gateway.ledger.database import as_utc
+from gateway.ledger.rows import observe_rows
 from gateway.metrics import observe_call
 from gateway.providers.base import Provider
 from gateway.providers.errors import error_from_response
@@ -125,7 +126,7 @@ class Finisher:
         )
         if won:
             observe_call(call)
-            writer.observe_rows([ledger_row])
+            observe_rows([ledger_row])
             if self.settle is not None:
                 self.settle(ledger_row, row)
         return won

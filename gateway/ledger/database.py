@@ -42,6 +42,13 @@ def is_row_error(exc: BaseException) -> bool:
     return sqlstate[:2] in ("22", "23")
 
 
+def describe(exc: BaseException) -> str:
+    """The driver's message, without the SQL statement and its parameters."""
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return (text[0][:300] if text else "") or type(cause).__name__
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

@@ -15,37 +15,26 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gateway import tokens
 from gateway.calls import Call
-from gateway.ledger import costing
-from gateway.ledger.database import Database, DatabaseUnavailable, RowRejected, is_row_error
-from gateway.ledger.dead_letters import (
-    DeadLetters,
-    Letter,
-    dead_call,
-    dead_letter_path,
-    dead_row,
+from gateway.ledger.database import (
+    Database,
+    DatabaseUnavailable,
+    RowRejected,
+    describe,
+    is_row_error,
 )
-from gateway.ledger.models import as_decimal
+from gateway.ledger.dead_letters import DeadLetters, Letter, dead_letter_path, dead_row
+from gateway.ledger.rows import cost_calls, needs_tokenizer, observe_rows
 from gateway.ledger.spool import FileSpool, Rows, WriteRows
 from gateway.loop_thread import LoopThread
-from gateway.metrics import (
-    BATCH_SAVINGS,
-    CANCELLED_COST,
-    COST,
-    LEDGER_DEAD_LETTERS,
-    LEDGER_PENDING,
-    TOKENS,
-)
-from gateway.streaming.meter import Meter
+from gateway.metrics import LEDGER_DEAD_LETTERS, LEDGER_PENDING
 
 if TYPE_CHECKING:
     from gateway.ledger.journal import Journal
@@ -139,7 +128,7 @@ class LedgerWriter:
             self._wake.set()
 
     def _spool_now(self, call: Call) -> None:
-        rows, letters = self._rows([call])
+        rows, letters = self._cost([call])
         self._tell(rows)
         try:
             self.file_spool.push_now(rows)
@@ -251,18 +240,21 @@ class LedgerWriter:
         `METER_SLICE` at a time with requests served in between (a row takes ~20 us)."""
         rows: Rows = []
         letters: list[Letter] = []
-        counted = [call for call in batch if _needs_tokenizer(call)]
+        counted = [call for call in batch if needs_tokenizer(call)]
         if counted:
-            rows, letters = await tokens.off_loop(self._rows, counted)
-            batch = [call for call in batch if not _needs_tokenizer(call)]
+            rows, letters = await tokens.off_loop(self._cost, counted)
+            batch = [call for call in batch if not needs_tokenizer(call)]
         for start in range(0, len(batch), METER_SLICE):
-            sliced_rows, sliced_letters = self._rows(batch[start : start + METER_SLICE])
+            sliced_rows, sliced_letters = self._cost(batch[start : start + METER_SLICE])
             rows += sliced_rows
             letters += sliced_letters
             await asyncio.sleep(0)
         await self._bury(letters)
         self._tell(rows)
         return rows
+
+    def _cost(self, batch: list[Call]) -> tuple[Rows, list[Letter]]:
+        return cost_calls(batch, self.billing)
 
     def _tell(self, rows: Rows) -> None:
         """Hand freshly costed rows to `costed` (the limits settle on them, on the request
@@ -283,23 +275,6 @@ class LedgerWriter:
             self._main_loop.call_soon_threadsafe(callback, *args)
         else:
             callback(*args)
-
-    def _rows(self, batch: list[Call]) -> tuple[Rows, list[Letter]]:
-        rows: Rows = []
-        letters: list[Letter] = []
-        for call in batch:
-            billing = self.billing.get(call.provider, "delivered")
-            try:
-                rows.append(costing.row_for(call, billing))
-                continue
-            except Exception as exc:
-                log.exception("ledger: could not meter call %s; recorded unmetered", call.id)
-                failure: Exception = exc
-            try:
-                rows.append(unmetered_row(call, billing, failure))
-            except Exception as exc:
-                letters.append(dead_call(call, f"could not be costed: {describe(exc)}"))
-        return rows, letters
 
     async def _store(self, rows: Rows) -> None:
         """New rows: into the database, else a spool, else held in memory."""
@@ -443,60 +418,3 @@ async def write_rows(database: Database, rows: Sequence[dict[str, Any]], within:
         if is_row_error(exc):
             raise RowRejected(describe(exc)) from exc
         raise DatabaseUnavailable(describe(exc)) from exc
-
-
-def unmetered_row(call: Call, billing: str, failure: Exception) -> dict[str, Any]:
-    """The row of a call whose costing failed: its outcome with no tokens (nothing for the
-    tokenizer to count), token_source `estimated`, the failure in `error`."""
-    meter = call.meter
-    bare = Meter(
-        started=meter.started,
-        upstream_sent_at=meter.upstream_sent_at,
-        first_token_at=meter.first_token_at,
-        last_token_at=meter.last_token_at,
-    )
-    row = costing.row_for(dataclasses.replace(call, status="failed", meter=bare), billing)
-    note = f"could not be metered ({type(failure).__name__}: {str(failure)[:200]})"
-    row["status"] = call.status
-    row["token_source"] = "estimated"
-    row["error"] = f"{call.error}; {note}" if call.error else note
-    return row
-
-
-def _needs_tokenizer(call: Call) -> bool:
-    try:
-        return costing.needs_tokenizer(call)
-    except Exception:
-        return True  # metering will fail on it too, in the thread
-
-
-def describe(exc: BaseException) -> str:
-    """The driver's message, without the SQL statement and its parameters."""
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip().splitlines()
-    return (text[0][:300] if text else "") or type(cause).__name__
-
-
-def observe_rows(rows: Rows) -> None:
-    """Token and cost counters, added once per (workload, model) per batch: prompt, completion
-    (delivered) and cancelled (billed, not delivered) tokens; spend; spend on cancelled calls;
-    batch savings. Money is summed exactly and handed to Prometheus as a float once."""
-    sums: dict[tuple[str, str], list[Any]] = {}
-    for row in rows:
-        total = sums.setdefault((row["workload"], row["model"]), [0, 0, 0, *[Decimal(0)] * 3])
-        total[0] += row["prompt_tokens"]
-        total[1] += row["completion_tokens"]
-        total[2] += max(0, row["billed_completion_tokens"] - row["completion_tokens"])
-        total[3] += as_decimal(row["cost_usd"])
-        total[4] += as_decimal(row["cancelled_cost_usd"])
-        total[5] += as_decimal(row["batch_savings_usd"])
-    for labels, (prompt, completion, cancelled, cost, cancelled_cost, savings) in sums.items():
-        TOKENS.labels(*labels, "prompt").inc(prompt)
-        TOKENS.labels(*labels, "completion").inc(completion)
-        if cancelled:
-            TOKENS.labels(*labels, "cancelled").inc(cancelled)
-        COST.labels(*labels).inc(float(cost))
-        if cancelled_cost:
-            CANCELLED_COST.labels(*labels).inc(float(cancelled_cost))
-        if savings:
-            BATCH_SAVINGS.labels(*labels).inc(float(savings))
