@@ -33,6 +33,7 @@ class Call:
     abort_seconds: float | None = None
     error: str | None = None
     request_body: dict[str, Any] | None = None  # read lazily to count prompt tokens if needed
+    body_bytes: int | None = None  # the request body's size as received (None: not known)
     headers: tuple[tuple[bytes, bytes], ...] = ()  # for the client's answer (x-ratelimit-*)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None

@@ -43,7 +43,8 @@ class MessagesEndpoint:
         state = self.state
         try:
             identity = state.auth.authenticate(scope)
-            body = parse_json_object(await read_body(scope, receive, state.settings.max_body_bytes))
+            raw = await read_body(scope, receive, state.settings.max_body_bytes)
+            body = parse_json_object(raw)
             validate_anthropic(body)
             if state.batch.should_defer(identity, scope):
                 await state.batch.accept(scope, send, identity, "messages", "anthropic", body)
@@ -53,7 +54,8 @@ class MessagesEndpoint:
             build = builder("anthropic", "messages", body, call_id, stream=stream,
                             client_headers=forwarded_headers(scope))  # fmt: skip
             plan = state.router.plan(body["model"], build)
-            call = plan.live_call(call_id, identity, "messages", body, stream=stream, meter=meter)
+            call = plan.live_call(call_id, identity, "messages", body, stream=stream, meter=meter,
+                                  body_bytes=len(raw))
             await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.ANTHROPIC)

@@ -80,7 +80,8 @@ class GeminiEndpoint:
             if not name or (method not in ROUTES and method != COUNT):
                 raise NotFound(f"no Gemini method {method or '(none)'!r} for {name or 'a model'}")
             identity = authenticate(state, scope)
-            body = parse_json_object(await read_body(scope, receive, state.settings.max_body_bytes))
+            raw = await read_body(scope, receive, state.settings.max_body_bytes)
+            body = parse_json_object(raw)
             if method == COUNT:
                 await send_response(send, 200, await self._count(scope, name, body))
                 return
@@ -95,7 +96,8 @@ class GeminiEndpoint:
                 return
             call_id = request_id(scope)
             plan = state.router.plan(name, builder("gemini", route, body, call_id, stream=stream))
-            call = plan.live_call(call_id, identity, route, body, stream=stream, meter=meter)
+            call = plan.live_call(call_id, identity, route, body, stream=stream, meter=meter,
+                                  body_bytes=len(raw))
             await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.GEMINI)

@@ -33,7 +33,8 @@ class OpenAIEndpoint:
         state = self.state
         try:
             identity = state.auth.authenticate(scope)
-            body = parse_json_object(await read_body(scope, receive, state.settings.max_body_bytes))
+            raw = await read_body(scope, receive, state.settings.max_body_bytes)
+            body = parse_json_object(raw)
             validate_openai(self.route, body)
             if state.batch.should_defer(identity, scope):
                 await state.batch.accept(scope, send, identity, self.route, "openai", body)
@@ -43,7 +44,8 @@ class OpenAIEndpoint:
             plan = state.router.plan(
                 body["model"], builder("openai", self.route, body, call_id, stream=stream)
             )
-            call = plan.live_call(call_id, identity, self.route, body, stream=stream, meter=meter)
+            call = plan.live_call(call_id, identity, self.route, body, stream=stream, meter=meter,
+                                  body_bytes=len(raw))
             await state.limits.admit(call, plan.served)
         except GatewayError as err:
             await send_error(send, err, shapes.OPENAI)

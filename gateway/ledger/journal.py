@@ -40,7 +40,7 @@ import orjson
 
 from gateway.calls import Call, opening, outcome, restore
 from gateway.config import ModelConfig
-from gateway.ledger import costing
+from gateway.ledger.rows import needs_tokenizer
 
 log = logging.getLogger("gateway.ledger")
 
@@ -188,7 +188,7 @@ class Journal:
         self._thread.start()
 
     def begin(self, call: Call) -> None:
-        """The call starts (request path: one `os.write`)."""
+        """The call starts (request path: a copy into the mapped file, no system call)."""
         segment = self._current
         if segment is None:
             return
@@ -198,7 +198,7 @@ class Journal:
             segment = self._rotate(segment)
         entry = opening(call, self._model(call.model))
         entry["t"] = "b"
-        body = _small_body(call.request_body)
+        body = _small_body(call)
         if body is not None:
             entry["body"] = body
         segment.append(orjson.dumps(entry, option=_LINE))
@@ -211,7 +211,7 @@ class Journal:
         if known is None or known[1] == (call.status, call.http_status):
             return
         known[1] = (call.status, call.http_status)
-        entry = outcome(call, text=_needs_text(call))
+        entry = outcome(call, text=needs_tokenizer(call))
         entry["t"] = "e"
         entry["id"] = call.id
         if call.model is not known[2]:  # another deployment or a fallback model served it
@@ -387,21 +387,17 @@ def _entry(line: bytes) -> dict[str, Any] | None:
     return entry if isinstance(entry, dict) and "t" in entry else None
 
 
-def _small_body(body: dict[str, Any] | None) -> orjson.Fragment | None:
-    if body is None:
+def _small_body(call: Call) -> orjson.Fragment | None:
+    """The request body, encoded, if it is at most BODY_LIMIT bytes; one received larger is
+    not encoded at all (the request path would pay for an encoding it throws away)."""
+    body = call.request_body
+    if body is None or (call.body_bytes is not None and call.body_bytes > BODY_LIMIT):
         return None
     try:
         encoded = orjson.dumps(body)
     except orjson.JSONEncodeError:
         return None
     return orjson.Fragment(encoded) if len(encoded) <= BODY_LIMIT else None
-
-
-def _needs_text(call: Call) -> bool:
-    try:
-        return costing.needs_tokenizer(call)
-    except Exception:
-        return True
 
 
 def _lock_orphan(path: Path) -> int | None:

@@ -127,8 +127,10 @@ class Plan:
         *,
         stream: bool,
         meter: Meter | None = None,
+        body_bytes: int | None = None,
     ) -> Call:
-        """The call this plan starts with (its first deployment's model and provider)."""
+        """The call this plan starts with (its first deployment's model and provider);
+        `body_bytes`: the size of the body as the client sent it, when it is that body."""
         return Call(
             id=call_id,
             identity=identity,
@@ -138,6 +140,7 @@ class Plan:
             mode="stream" if stream else "sync",
             meter=meter or Meter(),
             request_body=body,
+            body_bytes=body_bytes,
         )
 
     @property

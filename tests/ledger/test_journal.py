@@ -84,6 +84,28 @@ def test_begin_end_commit_and_a_clean_close(journal: Journal, config: Settings) 
     assert not path.exists()  # every call committed: nothing left behind
 
 
+def test_a_body_received_larger_than_the_limit_is_not_encoded(
+    journal: Journal, config: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small, large = make_call(config), make_call(config)
+    small.body_bytes = 200
+    large.body_bytes = journal_module.BODY_LIMIT + 1
+    encoded: list[object] = []
+    real_dumps = orjson.dumps
+
+    def counting_dumps(value, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if value is large.request_body or value is small.request_body:
+            encoded.append(value)
+        return real_dumps(value, *args, **kwargs)
+
+    monkeypatch.setattr(journal_module.orjson, "dumps", counting_dumps)
+    journal.begin(small)
+    journal.begin(large)
+    [path] = journal.files
+    first, second = entries(path)
+    assert first["body"] == small.request_body and "body" not in second
+    assert encoded == [small.request_body]  # the large body was never encoded
+
 def test_files_rotate_and_go_once_their_calls_are_committed(
     tmp_path: Path, config: Settings
 ) -> None:
