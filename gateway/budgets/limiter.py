@@ -3,7 +3,8 @@ reservation to the ledger's bill once the call is costed.
 
     admit     on the request path: one store step (one Redis EVALSHA, or a few dict operations)
               reserving the call's maximum cost and tokens in every bucket of its workload and
-              key, or refusing with a 429 naming the limit and when to retry
+              key, or refusing with a 429 naming the limit and when to retry. With Redis, a call
+              its replica's lease covers is admitted without a round trip (`leases`)
     release   the call ended: its concurrency slot is freed with the next admission, or within
               a few milliseconds
     settle    the ledger writer (or the batch worker) costed the call: its reservation becomes
@@ -27,11 +28,13 @@ from typing import Any
 from gateway.auth import Identity, hash_key
 from gateway.budgets.estimate import estimate, pico
 from gateway.budgets.headers import rate_headers, refusal
+from gateway.budgets.leases import Leases
 from gateway.budgets.memory import MemoryStore
 from gateway.budgets.terms import (
     NONE,
     Ask,
     Bill,
+    Leasing,
     Rule,
     Store,
     Usage,
@@ -80,6 +83,8 @@ class Limiter:
                     self.key_owners[kid] = {"workload": workload.name}
         self._config_keys = frozenset(self.keys)
         self.store: Store = store or _store(settings)
+        # Headroom leased ahead of calls, for a store shared with other replicas (Redis).
+        self.leases = Leases(self.store, self.ttl) if isinstance(self.store, Leasing) else None
         # Reservations this process renews: call id -> when the call ended (None: running).
         # One whose bill never comes (a call the ledger could not cost) is let go after
         # ABANDON_AFTER reservation TTLs, and lapses.
@@ -134,6 +139,11 @@ class Limiter:
         cost = max((estimate(model, call.route, body) for model in models),
                    key=lambda each: (each.usd, each.tokens))
         day, month = periods(call.created_at)
+        if self.leases is not None:
+            leased = self.leases.admit(call.id, rules, cost.usd, cost.tokens, True, day, month)
+            if leased is not None:
+                call.headers = rate_headers(leased)
+                return
         ask = Ask(call.id, rules, cost.usd, cost.tokens, True, self.ttl, day, month,
                   self._take_releases())
         verdict = await self._ask(ask, call.identity)
@@ -158,6 +168,8 @@ class Limiter:
 
     def release(self, call: Call) -> None:
         """The call ended: free its concurrency slot now (its money waits for the bill)."""
+        if self.leases is not None and self.leases.release(call.id):
+            return
         if call.id in self.held:
             self.held[call.id] = time.monotonic()
             self._releases.append(call.id)
@@ -166,6 +178,8 @@ class Limiter:
     def abandon(self, reservation: str) -> None:
         """Admitted calls that will never run (a live call, or deferred calls that could not
         be stored): drop their reservation."""
+        if self.leases is not None and self.leases.abandon(reservation):
+            return
         self.held.pop(reservation, None)
         day, month = periods(datetime.now(UTC))  # unused: the reservation knows its own
         self._queue(Bill(reservation, (), 0, 0, day, month))
@@ -173,10 +187,18 @@ class Limiter:
     def settle(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Ledger rows just costed: settle their calls' reservations and count their spend."""
         for row in rows:
+            bill = self._bill(row)
+            leased = None if self.leases is None else self.leases.settle(
+                bill.id, bill.usd, bill.tokens)
+            if leased is not None:
+                lease, share = leased  # the money moves out of the lease it was admitted on
+                if bill.scopes or share:
+                    self._queue(Bill(bill.id, bill.scopes, bill.usd, bill.tokens, bill.day,
+                                     bill.month, lease, share))
+                continue
             held = row["id"] in self.held
             if held:
                 del self.held[row["id"]]
-            bill = self._bill(row)
             if bill.scopes or held:
                 self._queue(bill)
 
@@ -207,6 +229,8 @@ class Limiter:
             asyncio.create_task(self._renew(), name="limits-renew"),
             asyncio.create_task(self._gauges(), name="limits-gauges"),
         ]
+        if self.leases is not None:
+            self._tasks.append(asyncio.create_task(self.leases.run(), name="limits-leases"))
 
     async def close(self) -> None:
         """Send what is queued, then stop. The sender is asked to stop rather than cancelled,
@@ -219,6 +243,9 @@ class Limiter:
             await asyncio.wait(self._tasks, timeout=CLOSE_TIMEOUT)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._flush(), CLOSE_TIMEOUT)
+        if self.leases is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.leases.close(), CLOSE_TIMEOUT)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.store.close(), CLOSE_TIMEOUT)
 
@@ -254,6 +281,8 @@ class Limiter:
             except BaseException:
                 self._bills[:0] = bills
                 raise
+            if self.leases is not None:
+                self.leases.sent([bill.parent for bill in bills if bill.parent and bill.share])
 
     async def _renew(self) -> None:
         while True:
@@ -263,6 +292,12 @@ class Limiter:
                 if ended is not None and ended < stale:
                     del self.held[call_id]
             ids = list(self.held)
+            if self.leases is not None:
+                day, month = periods(datetime.now(UTC))
+                for call_id, lease, share in self.leases.stale(stale):
+                    if share:
+                        self._queue(Bill(call_id, (), 0, 0, day, month, lease, share))
+                ids += self.leases.ids()
             try:
                 for start in range(0, len(ids), CHUNK):
                     await self.store.renew(ids[start : start + CHUNK], self.ttl)
@@ -306,6 +341,9 @@ class Limiter:
     async def _ask(self, ask: Ask, identity: Identity) -> Verdict:
         try:
             verdict = await self.store.admit(ask)
+            if (verdict.refused is not None and self.leases is not None
+                    and await self.leases.yield_to(ask.rules, ask.day, ask.month)):
+                verdict = await self.store.admit(ask)  # with what this replica's lease held
         except Exception as exc:
             self._releases[:0] = ask.releases  # not sent: the sender tries again
             self._wake.set()

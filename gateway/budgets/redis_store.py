@@ -1,8 +1,8 @@
 """The buckets in Redis, shared by every gateway replica: one script per step (`scripts`),
 over the lean pipelined connection (`resp`).
 
-Admission is one EVALSHA round trip; releases and settlements are sent off the request path,
-many at a time.
+Admission is one EVALSHA round trip (or none, under a lease: `leases`); releases and
+settlements are sent off the request path, many at a time.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 from gateway.budgets import scripts
 from gateway.budgets.resp import LeanRedis, Script
-from gateway.budgets.terms import Ask, Bill, Rule, Usage, Verdict, Window
+from gateway.budgets.terms import Ask, Bill, Grant, Rule, Share, Usage, Verdict, Window
 
 PREFIX = "gateway:{limits}:"  # + the ledger database's tag: one set of budgets per ledger
 SETTLE_CHUNK = 200  # bills per script call
@@ -24,6 +24,7 @@ def _window(limit: Any, remaining: Any, reset_ms: Any) -> Window | None:
 
 _ADMIT, _RELEASE, _SETTLE = Script(scripts.ADMIT), Script(scripts.RELEASE), Script(scripts.SETTLE)
 _RENEW, _USAGE, _SEED = Script(scripts.RENEW), Script(scripts.USAGE), Script(scripts.SEED)
+_TAKE, _GIVE = Script(scripts.LEASE_TAKE), Script(scripts.LEASE_GIVE)
 
 
 class RedisStore:
@@ -52,6 +53,29 @@ class RedisStore:
             reply[1].decode(), reply[2].decode(), None if retry < 0 else retry / 1000,
             requests, tokens,
         )
+
+    async def take(self, share: Share) -> Grant | None:
+        """Lease headroom ahead of calls (`leases`): None when it is not there to take."""
+        args: list[Any] = [
+            self.prefix, share.id, int(share.ttl * 1000), share.day, share.month,
+            share.requests, share.tokens, share.slots, share.usd, share.least, len(share.rules),
+        ]
+        for rule in share.rules:
+            args += [rule.scope, rule.rpm, rule.tpm, rule.concurrency, rule.usd_per_day,
+                     rule.usd_per_month]
+        reply = await self.client.run(_TAKE, *args)
+        if reply[0] != 1:
+            return None
+        return Grant(int(reply[1]), _window(*reply[2:5]), _window(*reply[5:8]))
+
+    async def give(self, share: Share, close: bool) -> None:
+        """Give back a lease's unused headroom (`share`'s amounts); `close` ends the lease."""
+        args: list[Any] = [self.prefix, share.id, share.requests, share.tokens, share.slots,
+                           share.usd, int(close)]
+        for rule in share.rules:
+            if rule.rpm:
+                args += [rule.scope, rule.rpm]
+        await self.client.run(_GIVE, *args)
 
     async def release(self, ids: list[str]) -> None:
         if ids:

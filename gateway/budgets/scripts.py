@@ -4,7 +4,8 @@ Keys (all under the store's prefix, one hash tag so a cluster keeps them on one 
 
     res         sorted set: reservation id -> expiry (ms, Redis's clock)
     r:<id>      hash: usd, tok, day, month, and the scopes it holds a slot in (slots),
-                reserved money in (money), took tpm tokens from (tpm)
+                reserved money in (money), took tpm tokens from (tpm); a replica's lease
+                (`lease` 1) also holds `n` slots in each of its slot scopes
     s:<scope>   hash: the scope's rate buckets, `r` requests and `t` tokens left (`r@`, `t@`
                 the moment of that level, `t#` the tpm limit); `c` calls in flight; per
                 budget period `s:<period>` spent and `v:<period>` reserved (pico-USD)
@@ -46,11 +47,15 @@ end
 
 local function drop(id)
   local key = P .. 'r:' .. id
-  local r = redis.call('HMGET', key, 'usd', 'tok', 'day', 'month', 'slots', 'money', 'tpm')
+  local r = redis.call('HMGET', key, 'usd', 'tok', 'day', 'month', 'slots', 'money', 'tpm',
+                       'n')
   redis.call('ZREM', P .. 'res', id)
   if not r[1] then return nil end
   redis.call('DEL', key)
-  for _, scope in ipairs(split(r[5])) do redis.call('HINCRBY', P .. 's:' .. scope, 'c', -1) end
+  local n = tonumber(r[8] or '1')
+  if n > 0 then
+    for _, scope in ipairs(split(r[5])) do redis.call('HINCRBY', P .. 's:' .. scope, 'c', -n) end
+  end
   if r[1] ~= '0' then
     for _, scope in ipairs(split(r[6])) do
       redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. r[3], '-' .. r[1])
@@ -216,7 +221,7 @@ for b = 2, #ARGV, 8 do
     end
   elseif parent ~= '' and share > 0 then
     local key = P .. 'r:' .. parent
-    local p = redis.call('HMGET', key, 'usd', 'day', 'month', 'money')
+    local p = redis.call('HMGET', key, 'usd', 'day', 'month', 'money', 'lease')
     if p[1] then
       local amount = int(math.min(share, tonumber(p[1])))
       local rest = redis.call('HINCRBY', key, 'usd', '-' .. amount)
@@ -224,7 +229,7 @@ for b = 2, #ARGV, 8 do
         redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. p[2], '-' .. amount)
         redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. p[3], '-' .. amount)
       end
-      if rest <= 0 then drop(parent) end
+      if rest <= 0 and not p[5] then drop(parent) end  -- a lease is closed by its holder
     end
   end
   if usd ~= '0' then
@@ -271,5 +276,135 @@ SEED = COMMON + """
 for b = 2, #ARGV, 3 do
   redis.call('HSETNX', P .. 's:' .. ARGV[b], 's:' .. ARGV[b + 1], ARGV[b + 2])
 end
+return 1
+"""
+
+# A replica's lease: headroom taken ahead of its calls (gateway/budgets/leases.py).
+# ARGV: prefix, id, ttl_ms, day, month, requests, tokens, slots, usd wanted, usd at least, n,
+# then per rule: scope, rpm, tpm, concurrency, usd_per_day, usd_per_month (as ADMIT).
+# Requests, tokens and slots are taken from every rule that limits them, all or none; money up
+# to `wanted`, within 1/SHARE of every budget's headroom, and at least `at least`.
+# -> {0} refused, or {1, usd granted, requests window, tokens window}
+LEASE_TAKE = COMMON + """
+local SHARE = 16
+purge()
+local id, ttl, day, month = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local dr, dt, ds = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local grant, least = tonumber(ARGV[9]), tonumber(ARGV[10])
+local rules = {}
+for i = 0, tonumber(ARGV[11]) - 1 do
+  local b = 12 + i * 6
+  local scope = ARGV[b]
+  local rpm, tpm, conc = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
+                       's:' .. day, 'v:' .. day, 's:' .. month, 'v:' .. month)
+  local rule = {scope = scope, c = tonumber(v[5] or '0'), vd = tonumber(v[7] or '0'),
+                vm = tonumber(v[9] or '0'), rpm = rpm, tpm = tpm, conc = conc}
+  if rpm > 0 then
+    rule.r = level(v[1], v[2], rpm)
+    if rule.r < dr then return {0} end
+  end
+  if tpm > 0 then
+    rule.t = level(v[3], v[4], tpm)
+    if rule.t < dt then return {0} end
+  end
+  if conc > 0 and rule.c + ds > conc then return {0} end
+  for _, budget in ipairs({{tonumber(ARGV[b + 4]), v[6], v[7]},
+                           {tonumber(ARGV[b + 5]), v[8], v[9]}}) do
+    if budget[1] >= 0 then
+      rule.u = true
+      local room = math.floor((budget[1] - tonumber(budget[2] or '0')
+                               - tonumber(budget[3] or '0')) / SHARE)
+      if room < grant then grant = room end
+    end
+  end
+  rules[#rules + 1] = rule
+end
+if grant < least then return {0} end
+local key = P .. 'r:' .. id
+local fresh = redis.call('EXISTS', key) == 0
+local slots, moneys, tpms = {}, {}, {}
+local requests, tokens = {0, 0, 0}, {0, 0, 0}
+for _, rule in ipairs(rules) do
+  local fields = {}
+  if rule.r then
+    local left = rule.r - dr
+    fields[#fields + 1] = 'r'; fields[#fields + 1] = tostring(left)
+    fields[#fields + 1] = 'r@'; fields[#fields + 1] = now
+    requests = window(requests, rule.rpm, left)
+  end
+  if rule.t then
+    local left = rule.t - dt
+    fields[#fields + 1] = 't'; fields[#fields + 1] = tostring(left)
+    fields[#fields + 1] = 't@'; fields[#fields + 1] = now
+    fields[#fields + 1] = 't#'; fields[#fields + 1] = rule.tpm
+    tokens = window(tokens, rule.tpm, left)
+    tpms[#tpms + 1] = rule.scope
+  end
+  if rule.conc > 0 then
+    fields[#fields + 1] = 'c'; fields[#fields + 1] = rule.c + ds
+    slots[#slots + 1] = rule.scope
+  end
+  if rule.u then
+    fields[#fields + 1] = 'v:' .. day; fields[#fields + 1] = int(rule.vd + grant)
+    fields[#fields + 1] = 'v:' .. month; fields[#fields + 1] = int(rule.vm + grant)
+    moneys[#moneys + 1] = rule.scope
+  end
+  if #fields > 0 then redis.call('HSET', P .. 's:' .. rule.scope, unpack(fields)) end
+end
+if fresh then
+  redis.call('HSET', key, 'usd', 0, 'tok', 0, 'n', 0, 'day', day, 'month', month, 'lease', 1,
+             'slots', table.concat(slots, '\\n'), 'money', table.concat(moneys, '\\n'),
+             'tpm', table.concat(tpms, '\\n'))
+end
+redis.call('HINCRBY', key, 'usd', int(grant))
+redis.call('HINCRBY', key, 'n', ds)
+redis.call('ZADD', P .. 'res', now + ttl, id)
+return {1, int(grant), requests[1], requests[2], requests[3], tokens[1], tokens[2], tokens[3]}
+"""
+
+# A lease gives back what its replica did not use: requests and tokens to their buckets (up to
+# each limit), slots, and money from its reservation; `close` 1 ends the lease (its remaining
+# slots and money return too).
+# ARGV: prefix, id, requests, tokens, slots, usd, close (1|0), then the rpm rules: scope, rpm...
+# -> 1, or 0 when the lease had lapsed
+LEASE_GIVE = COMMON + """
+local id = ARGV[2]
+local key = P .. 'r:' .. id
+local r = redis.call('HMGET', key, 'usd', 'n', 'day', 'month', 'slots', 'money', 'tpm')
+if not r[1] then return 0 end
+local dr, dt = tonumber(ARGV[3]), tonumber(ARGV[4])
+local ds = math.min(tonumber(ARGV[5]), tonumber(r[2]))
+local usd = math.min(tonumber(ARGV[6]), tonumber(r[1]))
+if dr > 0 then
+  for b = 8, #ARGV, 2 do
+    local scope, rpm = ARGV[b], tonumber(ARGV[b + 1])
+    local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@')
+    local left = math.min(rpm, level(v[1], v[2], rpm) + dr)
+    redis.call('HSET', P .. 's:' .. scope, 'r', tostring(left), 'r@', now)
+  end
+end
+if dt > 0 then
+  for _, scope in ipairs(split(r[7])) do
+    local v = redis.call('HMGET', P .. 's:' .. scope, 't', 't@', 't#')
+    local cap = tonumber(v[3] or '0')
+    if cap > 0 then
+      local left = math.min(cap, level(v[1], v[2], cap) + dt)
+      redis.call('HSET', P .. 's:' .. scope, 't', tostring(left), 't@', now)
+    end
+  end
+end
+if ds > 0 then
+  for _, scope in ipairs(split(r[5])) do redis.call('HINCRBY', P .. 's:' .. scope, 'c', -ds) end
+  redis.call('HINCRBY', key, 'n', -ds)
+end
+if usd > 0 then
+  for _, scope in ipairs(split(r[6])) do
+    redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. r[3], '-' .. int(usd))
+    redis.call('HINCRBY', P .. 's:' .. scope, 'v:' .. r[4], '-' .. int(usd))
+  end
+  redis.call('HINCRBY', key, 'usd', '-' .. int(usd))
+end
+if ARGV[7] == '1' then drop(id) end
 return 1
 """

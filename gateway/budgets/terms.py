@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from gateway.budgets.estimate import pico
 from gateway.config import Limits
@@ -94,6 +94,31 @@ class Bill:
 
 
 @dataclass(frozen=True, slots=True)
+class Share:
+    """Headroom a replica leases ahead of its calls, or gives back (`leases`)."""
+
+    id: str  # the lease's reservation
+    rules: tuple[Rule, ...]
+    requests: int
+    tokens: int
+    slots: int
+    usd: int  # wanted (or given back)
+    least: int  # the least money worth taking
+    ttl: float
+    day: str
+    month: str
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a lease was given, and the rate windows after it."""
+
+    usd: int
+    requests: Window | None
+    tokens: Window | None
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """A scope's figures now: spend and reservations of the current periods, calls in flight,
     and its rate limits."""
@@ -126,6 +151,15 @@ class Store(Protocol):
         """(scope, period, pico-USD) spent before this store knew it, where it knows none."""
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Leasing(Protocol):
+    """A store shared by replicas, from which each leases headroom (`leases`)."""
+
+    async def take(self, share: Share) -> Grant | None: ...
+
+    async def give(self, share: Share, close: bool) -> None: ...
 
 
 def periods(moment: datetime) -> tuple[str, str]:
