@@ -63,6 +63,7 @@ class Lease:
     unsent: int = 0  # its calls' bills queued and not yet sent
     used: float = field(default_factory=time.monotonic)
     growing: bool = False
+    closing: bool = False
     paused_until: float = 0.0
     windows: Grant | None = None
 
@@ -139,8 +140,8 @@ class Leases:
         if key not in self.leases:
             self.leases[key] = self._new(rules, day, month)
         lease = self.leases[key]
-        if lease is None:
-            return None  # limits too small to lease
+        if lease is None or lease.closing:
+            return None  # limits too small to lease, or the lease is ending
         lease.used = now = time.monotonic()
         if not lease.fits(usd, tokens, slot):
             self._grow(lease, usd, tokens, now)
@@ -240,7 +241,7 @@ class Leases:
         return lease
 
     def _grow(self, lease: Lease, usd: int, tokens: int, now: float) -> None:
-        if lease.growing or now < lease.paused_until:
+        if lease.growing or lease.closing or now < lease.paused_until:
             return
         requests = max(0, min(CALLS, lease.rpm // SHARE) - lease.requests) if lease.rpm else 0
         more_tokens = 0
@@ -290,9 +291,11 @@ class Leases:
             return False
         lease.requests = lease.tokens = lease.slots = 0
         lease.granted -= free
+        lease.closing = close  # nothing is taken for it meanwhile: it would outlive its end
         try:
             await self.store.give(share, close)
         except Exception as exc:
+            lease.closing = False
             lease.requests += share.requests
             lease.tokens += share.tokens
             lease.slots += share.slots

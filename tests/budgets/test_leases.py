@@ -18,9 +18,10 @@ import redis.asyncio as redis
 from gateway.auth import Identity
 from gateway.budgets import leases as leasing
 from gateway.budgets.estimate import pico, usd
+from gateway.budgets.leases import Leases
 from gateway.budgets.limiter import Limiter
 from gateway.budgets.redis_store import RedisStore
-from gateway.budgets.terms import Rule, periods
+from gateway.budgets.terms import Bill, Grant, Rule, Share, periods
 from gateway.calls import Call
 from gateway.config import Settings, build_settings
 from gateway.errors import LimitExceeded
@@ -216,37 +217,62 @@ async def test_a_dead_replicas_leases_lapse(make: Any) -> None:
     assert (reserved, in_flight) == (0, 0)
 
 
+class FakeStore:
+    """A leasing store in memory that grants what it is asked and can hold a give-back."""
+
+    def __init__(self) -> None:
+        self.taken: list[Share] = []
+        self.given: list[tuple[Share, bool]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def take(self, share: Share) -> Grant:
+        self.taken.append(share)
+        return Grant(share.usd, None, None)
+
+    async def give(self, share: Share, close: bool) -> None:
+        await self.gate.wait()
+        self.given.append((share, close))
+
+
+RULE = Rule("w:leased", usd_per_day=10**9)
+
+
 async def test_a_call_refused_for_what_its_own_lease_holds_is_admitted() -> None:
     """Near a budget's end, money a replica's idle lease holds goes back to admit its call."""
-    # unit: a store that refuses until the lease has given back
-    from gateway.budgets.leases import Leases
-    from gateway.budgets.terms import Grant, Share
-
-    class Store:
-        def __init__(self) -> None:
-            self.given: list[Share] = []
-
-        async def take(self, share: Share) -> Grant:
-            return Grant(share.usd, None, None)
-
-        async def give(self, share: Share, close: bool) -> None:
-            self.given.append(share)
-
-    store = Store()
-    lease_book = Leases(store, 60)
-    rule = Rule("w:leased", usd_per_day=10**9)
+    store = FakeStore()
+    book = Leases(store, 60)
     day, month = periods(datetime.now(UTC))
-    assert lease_book.admit("a", (rule,), 1000, 0, True, day, month) is None  # no lease yet
+    assert book.admit("a", (RULE,), 1000, 0, True, day, month) is None  # no lease yet
     await asyncio.sleep(0.01)
-    assert lease_book.admit("b", (rule,), 1000, 0, True, day, month) is not None
-    assert await lease_book.yield_to((rule,), day, month)
-    assert store.given and store.given[0].usd == leasing.CALLS * 1000 - 1000
+    assert book.admit("b", (RULE,), 1000, 0, True, day, month) is not None
+    assert await book.yield_to((RULE,), day, month)
+    (given, close), = store.given
+    assert given.usd == leasing.CALLS * 1000 - 1000 and not close  # b's money stays held
+
+
+async def test_a_lease_that_is_ending_takes_nothing_more() -> None:
+    store = FakeStore()
+    book = Leases(store, 60)
+    day, month = periods(datetime.now(UTC))
+    book.admit("a", (RULE,), 1000, 0, True, day, month)
+    await asyncio.sleep(0.01)
+    (lease,) = book.by_id.values()
+    store.gate.clear()  # the give-back that ends the lease is on its way
+    ending = asyncio.create_task(book.give_back(lease, close=True))
+    await asyncio.sleep(0.01)
+    assert book.admit("b", (RULE,), 1000, 0, True, day, month) is None
+    await asyncio.sleep(0.01)
+    assert len(store.taken) == 1  # no take that would outlive the lease's end
+    store.gate.set()
+    assert await ending and not book.by_id
+    assert book.admit("c", (RULE,), 1000, 0, True, day, month) is None  # a new lease grows
+    await asyncio.sleep(0.01)
+    assert len(book.by_id) == 1 and store.taken[-1].id != lease.id
 
 
 async def test_the_lease_scripts(redis_server: str) -> None:
     """Take, settle from and give back a lease, step by step in Redis's figures."""
-    from gateway.budgets.terms import Bill, Share
-
     prefix = f"test:{{{uuid.uuid4().hex}}}:"
     store = RedisStore.from_url(redis_server, prefix)
     rule = Rule("w:s", rpm=64, tpm=1600, concurrency=32, usd_per_day=10**6)
