@@ -215,6 +215,8 @@ def _streams_table(phase: dict[str, Any]) -> str:
         row("inter-chunk gap p50 (ms)", lambda r: r["gap_ms"]["p50"], 2),
         row("inter-chunk gap p99 (ms)", lambda r: r["gap_ms"]["p99"], 2, "added <= 5"),
         row("inter-chunk gap max (ms)", lambda r: r["gap_ms"]["max"], 2, "added <= 10"),
+        ["longest gap: streams open across it / also quiet in it", _longest(d), _longest(g), "",
+         *[_longest(phase[n]) for n in others], ""],
         row("streams completed", lambda r: r["completed"], 0, diff=False),
         row("streams failed", lambda r: r["failed"], 0, "0", diff=False),
         row("load generator CPU (% of a core)", lambda r: r["client"]["cpu_percent"], diff=False),
@@ -223,6 +225,16 @@ def _streams_table(phase: dict[str, Any]) -> str:
         ["gateway: event-loop lag during the run", "", _lag(g), "", *["" for _ in others], ""],
         [CPU_LABEL, _cpu(d), _cpu(g), "", *[_cpu(phase[n]) for n in others], ""],
     ])
+
+
+def _longest(result: dict[str, Any]) -> str:
+    """The longest gap's reach: nearly every open stream quiet with it is a stall of a whole
+    process (of the target, the simulator behind it, or the machine), a few is not."""
+    gaps = result.get("long_gaps") or []
+    if not gaps:
+        return "none over 25 ms"
+    gap = gaps[0]
+    return f"{gap['ms']:.0f} ms at {gap['at_s']:.1f} s: {gap['open_across']} / {gap['also_quiet']}"
 
 
 def _abort_table(phase: dict[str, Any]) -> str:

@@ -29,6 +29,55 @@ import uvloop
 from client import PATTERNS, Call, chat_request, percentile, start
 
 GRACE = 5.0  # seconds to wait for late streams after the ideal end, before closing them
+LONG_GAP = 0.025  # seconds: a gap this long is listed, with what the other streams saw then
+TICK = 0.005  # seconds between this process's own loop-lag ticks
+
+
+class LoopLag:
+    """This process's own event-loop lag: ticks later than LONG_GAP / 2 (when, how late), so a
+    long gap can be told apart from a stall of the load generator itself."""
+
+    def __init__(self) -> None:
+        self.late: list[tuple[float, float]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(TICK)
+            late = time.perf_counter() - before - TICK
+            if late > LONG_GAP / 2:
+                self.late.append((before, late))
+
+
+def long_gaps(calls: list[Call], t0: float, lag: LoopLag, top: int = 5) -> list[dict[str, Any]]:
+    """The longest gaps over LONG_GAP: when (s after the start), how long, how many other
+    streams were open across it and how many of those received nothing in it either (all of
+    them: a stall of a whole process), and this process's own worst lag then."""
+    found = []
+    for c in calls:
+        times = c.chunk_times
+        found.extend((b - a, a, b) for a, b in zip(times, times[1:], strict=False)
+                     if b - a > LONG_GAP)
+    found.sort(reverse=True)
+    out = []
+    for gap, a, b in found[:top]:
+        across = [c for c in calls if len(c.chunk_times) > 1
+                  and c.chunk_times[0] < a and c.chunk_times[-1] > b]
+        quiet = sum(1 for c in across
+                    if not any(a + 0.012 < t < b for t in c.chunk_times))
+        own = max((late for at, late in lag.late if a - 0.05 < at < b), default=0.0)
+        out.append({"at_s": round(a - t0, 3), "ms": round(gap * 1000, 1),
+                    "open_across": len(across), "also_quiet": quiet,
+                    "load_generator_lag_ms": round(own * 1000, 1)})
+    return out
 
 
 def summarize(calls: list[Call], window: tuple[float, float], tokens: int) -> dict[str, Any]:
@@ -98,13 +147,17 @@ async def run_open_loop(args: argparse.Namespace) -> dict[str, Any]:
     count = round(args.rate * args.duration)
     stream_s = args.ttft_ms / 1000 + args.tokens / args.tps
     ideal_end_s = (count - 1) / args.rate + stream_s
+    own = LoopLag()
+    own.start()
     calls, t0, lag = await open_streams(args, count)
     remaining = t0 + ideal_end_s + GRACE - time.perf_counter()
     await asyncio.wait([c.done for c in calls], timeout=max(remaining, 0.1))
     for c in calls:
         c.close()
     await asyncio.wait([c.done for c in calls], timeout=5)
+    own.stop()
     result = summarize(calls, (t0, t0 + ideal_end_s + 1.0), args.tokens)
+    result["long_gaps"] = long_gaps(calls, t0, own)
     wall = time.perf_counter() - t0
     result["client"] = {"cpu_percent": 100 * (_cpu() - cpu0) / wall, "max_start_lag_ms": lag * 1e3}
     result["ideal_chunks_per_s"] = count * args.tokens / (ideal_end_s + 1.0)

@@ -7,6 +7,7 @@ import logging
 
 import uvicorn
 
+from gateway import heap
 from gateway.sim.app import create_sim_app
 from gateway.sim.options import DEFAULT_MODELS, SimOptions
 
@@ -103,4 +104,5 @@ def run(args: argparse.Namespace) -> None:
     logging.basicConfig(format="%(message)s")
     logger.setLevel(logging.INFO)
     logger.info("simulator listening on http://%s:%d", host, port)
+    heap.settle()  # as the gateway: what start-up left is never walked by a full collection
     uvicorn.Server(config).run(sockets=[sock])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from array import array
 
 from gateway.sim.call import Answer
 from gateway.sim.directive import Plan
@@ -92,7 +93,7 @@ def generated_by(clock: Clock, units: int, moment: float) -> int:
 def note_generated(record: RequestRecord, clock: Clock, count: int) -> None:
     """Record `count` tokens generated on the clock's schedule (non-streaming calls)."""
     first, gap = clock.wall(0), clock.gap
-    times = [first + i * gap for i in range(count)] if gap else [first] * count
+    times = array("d", [first + i * gap for i in range(count)] if gap else [first] * count)
     record.token_times = times
     record.tokens_sent = count
     record.first_token_at = times[0] if times else None

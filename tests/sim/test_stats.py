@@ -73,3 +73,15 @@ def test_reset_and_health(sim_factory) -> None:
     assert httpx.post(f"{own.url}/_sim/reset").status_code == 200
     assert own.stats() == []
     assert httpx.get(f"{own.url}/healthz").status_code == 200
+
+
+def test_token_times_are_not_walked_by_the_garbage_collector() -> None:
+    """20,000 kept records of 100 token times each, as lists, made every full collection of the
+    simulator walk two million floats (a 50-80 ms stall of every stream it served)."""
+    import gc
+
+    record = StatsStore().open("/v1/chat/completions", "openai", None, None)
+    for moment in range(100):
+        record.add_token(float(moment))
+    assert len(gc.get_referents(record.token_times)) <= 1  # its type at most, no floats
+    assert record.as_dict()["token_times"] == [float(moment) for moment in range(100)]
