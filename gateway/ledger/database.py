@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from gateway.config import Settings
 from gateway.ledger.call_insert import CallInsert
 from gateway.ledger.models import calls, workloads
 from gateway.ledger.schema import upgrade_in_child
+from gateway.ledger.sqlite_insert import SqliteCalls
 
 log = logging.getLogger("gateway.ledger")
 
@@ -36,7 +38,7 @@ class RowRejected(Exception):
 
 def is_row_error(exc: BaseException) -> bool:
     """A data or constraint error (SQLSTATE class 22 or 23), as opposed to an outage."""
-    if isinstance(exc, IntegrityError | DataError):
+    if isinstance(exc, IntegrityError | DataError | sqlite3.IntegrityError | sqlite3.DataError):
         return True
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
     return sqlstate[:2] in ("22", "23")
@@ -110,6 +112,7 @@ class Database:
         self._ready = False
         self._ready_lock = asyncio.Lock()
         self._call_insert: CallInsert | None = None
+        self._sqlite: SqliteCalls | None = None  # a SQLite ledger's own connection for rows
         self._schema_of: Database | None = None
 
     @property
@@ -165,15 +168,25 @@ class Database:
         """Insert ledger rows; a row whose id is already there is skipped (idempotent).
 
         One transaction, one statement per `INSERT_SLICE` rows: preparing parameters runs on
-        the event loop, so a slice bounds how long it holds the loop."""
+        the event loop, so a slice bounds how long it holds the loop. A SQLite ledger's rows go
+        through a plain connection instead, synchronously (`sqlite_insert`): call this on a
+        thread that may wait, the ledger writer's, or a command's."""
         if not rows:
             return
         await self.ensure_ready()
         if self._call_insert is None:
             self._call_insert = CallInsert(self.insert_calls(), self.engine.dialect)
+            path = sqlite_path(self.url)
+            if path is not None:
+                self._sqlite = SqliteCalls(path, self._call_insert)
+        if self._sqlite is not None:
+            self._sqlite.write(rows)
+            return
         async with self.engine.begin() as conn:
             for start in range(0, len(rows), INSERT_SLICE):
                 await self._call_insert.execute(conn, rows[start : start + INSERT_SLICE])
 
     async def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
         await self.engine.dispose()
