@@ -28,6 +28,7 @@ from .helpers import bearer, chat, settled, workload_budget
 
 RUN = uuid.uuid4().hex[:8]  # this run's workloads: no figures left in Redis by another run
 SPEND, RATE, CRASH = f"spend-{RUN}", f"rate-{RUN}", f"crash-{RUN}"
+LEASED = f"leased-{RUN}"  # limits large enough for each gateway to lease headroom
 BUDGET = Decimal("0.001")
 
 
@@ -42,6 +43,8 @@ def shared_config(
         {"name": RATE, "keys": [f"key-{RATE}"], "limits": {"rpm": 3}},
         {"name": CRASH, "keys": [f"key-{CRASH}"],
          "limits": {"concurrency": 10, "usd_per_day": 1}},
+        {"name": LEASED, "keys": [f"key-{LEASED}"],
+         "limits": {"rpm": 100000, "tpm": 10**8, "concurrency": 1000, "usd_per_day": 10}},
     ]
     config["tmp"] = tmp_path_factory.mktemp("shared")
     yield config
@@ -158,3 +161,38 @@ def test_a_killed_gateways_reservations_lapse(
     doomed.stop()
     wait_until(lambda: figures() == (0, 0), 10, "the dead gateway's reservations lapsed")
     assert chat(pair[0], f"key-{CRASH}").status_code == 200
+
+
+def test_leased_calls_on_two_gateways_settle_to_the_ledger(
+    pair: list[ServerProcess], shared_config: dict[str, Any]
+) -> None:
+    """Calls admitted on each gateway's lease: once idle, the leases are given back and the
+    shared figures are the ledger's (nothing left reserved or in flight)."""
+
+    async def load() -> list[int]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            async def one(index: int) -> int:
+                response = await client.post(
+                    f"{pair[index % 2].url}/v1/chat/completions",
+                    headers=bearer(f"key-{LEASED}"),
+                    json={"model": "gpt-test", "max_tokens": 20,
+                          "messages": [{"role": "user", "content": f"call {index}"}]})
+                return response.status_code
+
+            statuses = []
+            for wave in range(4):
+                statuses += await asyncio.gather(*(one(wave * 30 + i) for i in range(30)))
+            return statuses
+
+    assert asyncio.run(load()) == [200] * 120
+    spent, count = ledger_total(shared_config["database_url"], LEASED)
+    assert count == 120 and spent > 0
+
+    def idle() -> bool:
+        entry = workload_budget(pair[0], LEASED)
+        return (entry["usd_per_day"]["reserved"] == 0 and entry["concurrency"]["in_flight"] == 0
+                and Decimal(str(entry["usd_per_day"]["spent"])) == spent)
+
+    wait_until(idle, 15, "the leases given back and every call settled")
+    assert workload_budget(pair[1], LEASED)["usd_per_day"] == workload_budget(
+        pair[0], LEASED)["usd_per_day"]
