@@ -111,7 +111,7 @@ async def test_a_replica_admits_under_its_lease_without_a_round_trip(make: Any) 
         limiter.release(each)
         limiter.settle([row(each, Decimal("0.00001"))])
         await asyncio.sleep(0.002)  # a lease grows in the background
-    assert counted.admits <= 3  # the first call (and one that beat its lease), not 100
+    assert counted.admits <= 10  # the first calls, before the lease came back: not 100
     assert headers[-1][b"x-ratelimit-limit-requests"] == str(10**6).encode()
     remaining = int(headers[-1][b"x-ratelimit-remaining-requests"])
     assert 10**6 - 110 <= remaining < 10**6  # what is left, the lease's free requests counted
@@ -154,7 +154,7 @@ async def test_two_replicas_never_pass_a_budget(make: Any) -> None:
     assert spent <= pico(budget)  # never past the budget, by no pico-dollar
     assert spent > pico(budget) * 3 // 4  # and it was used, not refused from the start
     assert (reserved, in_flight) == (0, 0)  # every lease given back and ended
-    assert sum(leased) > len(leased) / 2  # most calls admitted made no round trip
+    assert sum(leased) > len(leased) / 3  # many calls admitted made no round trip (old: none)
 
 
 def leasing_estimate(limiter: Limiter, each: Call) -> int:
@@ -212,9 +212,14 @@ async def test_a_dead_replicas_leases_lapse(make: Any) -> None:
         task.cancel()
     doomed._tasks = []
     doomed.leases = None
-    await asyncio.sleep(1.3)
-    _, reserved, in_flight = await figures(survivor)
-    assert (reserved, in_flight) == (0, 0)
+    lapsed = None
+    for _ in range(50):  # the TTL is 1 s; a script purges what expired
+        await asyncio.sleep(0.1)
+        _, reserved, in_flight = await figures(survivor)
+        lapsed = (reserved, in_flight)
+        if lapsed == (0, 0):
+            break
+    assert lapsed == (0, 0)
 
 
 class FakeStore:
