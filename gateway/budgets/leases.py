@@ -177,13 +177,10 @@ class Leases:
     def settle(self, call_id: str, usd: int, tokens: int) -> tuple[str, int] | None:
         """A leased call was costed at `usd` for `tokens`: the lease to move that money out of
         and how much (the bill's share), or None for a call not admitted on a lease."""
-        leased = self.calls.pop(call_id, None)
+        leased = self._end(call_id)
         if leased is None:
             return None
         lease = leased.lease
-        self._free_slot(leased)
-        lease.held -= leased.usd
-        lease.open -= 1
         if lease.tpm and tokens < leased.tokens:
             lease.tokens += leased.tokens - tokens
         share = min(usd, lease.granted) if lease.budgets else 0
@@ -194,15 +191,11 @@ class Leases:
 
     def abandon(self, call_id: str) -> bool:
         """An admitted call that will never run: what it took returns to its lease."""
-        leased = self.calls.pop(call_id, None)
+        leased = self._end(call_id)
         if leased is None:
             return False
-        lease = leased.lease
-        self._free_slot(leased)
-        lease.held -= leased.usd
-        lease.open -= 1
-        if lease.tpm:
-            lease.tokens += leased.tokens
+        if leased.lease.tpm:
+            leased.lease.tokens += leased.tokens
         return True
 
     def stale(self, before: float) -> list[tuple[str, str, int]]:
@@ -339,6 +332,15 @@ class Leases:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=1)
         await self.trim(everything=True)
+
+    def _end(self, call_id: str) -> Leased | None:
+        """A leased call is done with: its slot and money leave the lease's hold."""
+        leased = self.calls.pop(call_id, None)
+        if leased is not None:
+            self._free_slot(leased)
+            leased.lease.held -= leased.usd
+            leased.lease.open -= 1
+        return leased
 
     def _free_slot(self, leased: Leased) -> None:
         if leased.slot:

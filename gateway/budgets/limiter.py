@@ -22,6 +22,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -193,8 +194,7 @@ class Limiter:
             if leased is not None:
                 lease, share = leased  # the money moves out of the lease it was admitted on
                 if bill.scopes or share:
-                    self._queue(Bill(bill.id, bill.scopes, bill.usd, bill.tokens, bill.day,
-                                     bill.month, lease, share))
+                    self._queue(replace(bill, parent=lease, share=share))
                 continue
             held = row["id"] in self.held
             if held:
@@ -213,8 +213,7 @@ class Limiter:
             share = 0 if model is None else deferred_cost(
                 model, deferred.route, deferred.body, deferred.lane
             )
-            bill = Bill(bill.id, bill.scopes, bill.usd, bill.tokens, bill.day, bill.month,
-                        deferred.batch_id, share)
+            bill = replace(bill, parent=deferred.batch_id, share=share)
         self._queue(bill)
 
     # --- running -------------------------------------------------------------------------

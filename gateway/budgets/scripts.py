@@ -79,6 +79,12 @@ local function purge()
   for _, id in ipairs(expired) do drop(id) end
 end
 
+-- a scope's buckets: r, r@, t, t@, c, then spent and reserved in the day and in the month
+local function figures(scope, day, month)
+  return redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
+                    's:' .. day, 'v:' .. day, 's:' .. month, 'v:' .. month)
+end
+
 local function window(win, cap, left)
   local remaining = math.floor(left)
   if remaining < 0 then remaining = 0 end
@@ -110,8 +116,7 @@ for i = 0, tonumber(ARGV[9]) - 1 do
   local b = 10 + i * 6
   local scope = ARGV[b]
   local rpm, tpm, conc = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
-                       's:' .. day, 'v:' .. day, 's:' .. month, 'v:' .. month)
+  local v = figures(scope, day, month)
   local rule = {scope = scope, c = tonumber(v[5] or '0'), vd = tonumber(v[7] or '0'),
                 vm = tonumber(v[9] or '0')}
   if rpm > 0 then
@@ -258,8 +263,7 @@ local out = {}
 for i = 0, tonumber(ARGV[4]) - 1 do
   local b = 5 + i * 3
   local scope, rpm, tpm = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-  local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
-                       's:' .. ARGV[2], 'v:' .. ARGV[2], 's:' .. ARGV[3], 'v:' .. ARGV[3])
+  local v = figures(scope, ARGV[2], ARGV[3])
   local requests, tokens = {0, 0, 0}, {0, 0, 0}
   if rpm > 0 then requests = window(requests, rpm, level(v[1], v[2], rpm)) end
   if tpm > 0 then tokens = window(tokens, tpm, level(v[3], v[4], tpm)) end
@@ -296,8 +300,7 @@ for i = 0, tonumber(ARGV[11]) - 1 do
   local b = 12 + i * 6
   local scope = ARGV[b]
   local rpm, tpm, conc = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  local v = redis.call('HMGET', P .. 's:' .. scope, 'r', 'r@', 't', 't@', 'c',
-                       's:' .. day, 'v:' .. day, 's:' .. month, 'v:' .. month)
+  local v = figures(scope, day, month)
   local rule = {scope = scope, c = tonumber(v[5] or '0'), vd = tonumber(v[7] or '0'),
                 vm = tonumber(v[9] or '0'), rpm = rpm, tpm = tpm, conc = conc}
   if rpm > 0 then

@@ -20,7 +20,7 @@ from gateway.config import Settings
 from gateway.ledger.call_insert import CallInsert
 from gateway.ledger.models import calls, workloads
 from gateway.ledger.schema import upgrade_in_child
-from gateway.ledger.sqlite_insert import SqliteCalls
+from gateway.ledger.sqlite_insert import SqliteCalls, sqlite_pragmas
 
 log = logging.getLogger("gateway.ledger")
 
@@ -88,11 +88,7 @@ def build_engine(url: str) -> AsyncEngine:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers (CLI, API) never block the writer
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+    sqlite_pragmas(dbapi_connection, busy_timeout=10.0)
 
 
 def insert_for(engine: AsyncEngine, table: Table) -> postgresql.Insert | sqlite.Insert:

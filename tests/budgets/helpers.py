@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import redis.asyncio as redis
 
 from tests.ledger.live import wait_until
 from tests.servers import ServerProcess
@@ -54,3 +56,17 @@ def chat(gw: ServerProcess, key: str, text: str = "hi", **body: Any) -> httpx.Re
         f"{gw.url}/v1/chat/completions", headers=bearer(key), timeout=10,
         json={"model": "gpt-test", "messages": [{"role": "user", "content": text}], **body},
     )
+
+
+def redis_prefix() -> str:
+    """A key prefix of a test's own (one hash tag, as the store's)."""
+    return f"test:{{{uuid.uuid4().hex}}}:"
+
+
+async def delete_prefix(url: str, prefix: str) -> None:
+    """Remove what a test left in Redis under its prefix."""
+    client = redis.Redis.from_url(url)
+    keys = [key async for key in client.scan_iter(match=prefix + "*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()

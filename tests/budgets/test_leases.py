@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-import redis.asyncio as redis
 
 from gateway.auth import Identity
 from gateway.budgets import leases as leasing
@@ -26,6 +25,8 @@ from gateway.calls import Call
 from gateway.config import Settings, build_settings
 from gateway.errors import LimitExceeded
 from tests.servers import gateway_config
+
+from .helpers import delete_prefix, redis_prefix
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -41,7 +42,7 @@ def settings(limits: dict[str, Any], ttl: str = "60s") -> Settings:
 @pytest.fixture
 async def make(redis_server: str) -> AsyncIterator[Callable[..., Any]]:
     """Limiters (replicas) on one Redis prefix of their own, started as a gateway starts them."""
-    prefix = f"test:{{{uuid.uuid4().hex}}}:"
+    prefix = redis_prefix()
     made: list[Limiter] = []
 
     async def limiter(limits: dict[str, Any] = LIMITS, ttl: str = "60s") -> Limiter:
@@ -52,11 +53,7 @@ async def make(redis_server: str) -> AsyncIterator[Callable[..., Any]]:
     yield limiter
     for each in made:
         await each.close()
-    client = redis.Redis.from_url(redis_server)
-    keys = [key async for key in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await delete_prefix(redis_server, prefix)
 
 
 class Counted:
@@ -278,7 +275,7 @@ async def test_a_lease_that_is_ending_takes_nothing_more() -> None:
 
 async def test_the_lease_scripts(redis_server: str) -> None:
     """Take, settle from and give back a lease, step by step in Redis's figures."""
-    prefix = f"test:{{{uuid.uuid4().hex}}}:"
+    prefix = redis_prefix()
     store = RedisStore.from_url(redis_server, prefix)
     rule = Rule("w:s", rpm=64, tpm=1600, concurrency=32, usd_per_day=10**6)
     day, month = periods(datetime.now(UTC))
@@ -309,8 +306,4 @@ async def test_the_lease_scripts(redis_server: str) -> None:
         assert await store.take(share(0, 0, 33, 0)) is None  # more slots than the limit
     finally:
         await store.close()
-        client = redis.Redis.from_url(redis_server)
-        keys = [key async for key in client.scan_iter(match=prefix + "*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        await delete_prefix(redis_server, prefix)

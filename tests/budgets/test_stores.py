@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as redis
 
 from gateway.budgets.memory import MemoryStore
 from gateway.budgets.redis_store import RedisStore
 from gateway.budgets.terms import Ask, Bill, Rule, Store
+
+from .helpers import delete_prefix, redis_prefix
 
 DAY, MONTH = "d:2030-01-15", "m:2030-01"
 
@@ -22,15 +22,11 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         yield MemoryStore()
         return
     url = request.getfixturevalue("redis_server")
-    prefix = f"test:{{{uuid.uuid4().hex}}}:"
+    prefix = redis_prefix()
     store = RedisStore.from_url(url, prefix)
     yield store
     await store.close()
-    client = redis.Redis.from_url(url)
-    keys = [key async for key in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
+    await delete_prefix(url, prefix)
 
 
 def ask(call_id: str, *rules: Rule, usd: int = 0, tokens: int = 0, slot: bool = True,
