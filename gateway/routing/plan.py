@@ -101,7 +101,7 @@ class Plan:
         self._refused: BadRequest | None = None
         self._skipped: set[Deployment] = set()  # moved on from (a long retry-after)
         self._waits: dict[Deployment, float] = {}  # a short retry-after, before trying again
-        self._sequence = self._walk(route)
+        self._sequence = _walk(router, route)  # a generator, so it must not hold the plan
         first = self._next()
         if first is None:
             assert self._refused is not None
@@ -226,24 +226,29 @@ class Plan:
             return Attempt(route, deployment, request, reply, wait)
         return None
 
-    def _walk(self, route: ModelRoute) -> Iterator[tuple[ModelRoute, Deployment, float]]:
-        chain = [route, *route.chain]
-        cooling = self.router.cooling
-        for healthy in (True, False):
-            tried = False
-            for model in chain:
-                members = [d for d in model.deployments if cooling(d) != healthy]
-                if not members:
-                    continue
-                tried = True
-                ordered = model.order(members, self.router.rng)
-                retries = model.config.retries  # unset: each deployment not cooling, once
-                for number in range(len(ordered) if retries is None else retries + 1):
-                    rounds = number // len(ordered)
-                    wait = min(BACKOFF * 2 ** (rounds - 1), BACKOFF_MAX) if rounds else 0.0
-                    yield model, ordered[number % len(ordered)], wait
-            if tried:
-                return
+def _walk(router: Router, route: ModelRoute) -> Iterator[tuple[ModelRoute, Deployment, float]]:
+    """(model, deployment, wait before it) in the order a call tries them (module doc).
+
+    A plain function: a method's suspended generator would hold the plan, and the plan the
+    generator, a cycle only the collector could free (and only a full collection, once the
+    plan had lived through a young one)."""
+    chain = [route, *route.chain]
+    cooling = router.cooling
+    for healthy in (True, False):
+        tried = False
+        for model in chain:
+            members = [d for d in model.deployments if cooling(d) != healthy]
+            if not members:
+                continue
+            tried = True
+            ordered = model.order(members, router.rng)
+            retries = model.config.retries  # unset: each deployment not cooling, once
+            for number in range(len(ordered) if retries is None else retries + 1):
+                rounds = number // len(ordered)
+                wait = min(BACKOFF * 2 ** (rounds - 1), BACKOFF_MAX) if rounds else 0.0
+                yield model, ordered[number % len(ordered)], wait
+        if tried:
+            return
 
 
 def classify(err: GatewayError) -> str:
