@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import aiohttp
 from starlette.types import Receive, Send
 
 from gateway.api.asgi import JSON, send_chunk, send_response, start_stream
@@ -20,6 +19,7 @@ from gateway.api.shapes import ErrorShape
 from gateway.calls import Call
 from gateway.config import Settings
 from gateway.errors import GatewayError, ShuttingDown, UpstreamError
+from gateway.http1 import Response
 from gateway.ledger.journal import Journal, NullJournal
 from gateway.providers.errors import error_from_response, upstream_failures
 from gateway.routing.plan import Attempt, Plan
@@ -141,7 +141,7 @@ class Proxy:
         return payload
 
     async def _stream(self, send: Send, call: Call, plan: Plan, shape: ErrorShape) -> None:
-        response: aiohttp.ClientResponse | None = None
+        response: Response | None = None
         try:
             try:
                 opened, first = await plan.first_answer(
@@ -176,13 +176,13 @@ class Proxy:
 
     async def _open(
         self, call: Call, attempt: Attempt, hold: bool
-    ) -> tuple[aiohttp.ClientResponse, bytes]:
+    ) -> tuple[Response, bytes]:
         """One attempt's stream, open with HTTP 200; with `hold`, also its first bytes (the
         client's headers wait for them while another deployment may still be tried)."""
         provider = attempt.provider
-        opened: list[aiohttp.ClientResponse] = []
+        opened: list[Response] = []
 
-        async def head() -> tuple[aiohttp.ClientResponse, bytes]:
+        async def head() -> tuple[Response, bytes]:
             with upstream_failures(provider):
                 response = await self.pool.send(provider, attempt.request)
                 opened.append(response)

@@ -1,8 +1,11 @@
-"""The pooled upstream HTTP client, owned by the app lifespan.
+"""The pooled upstream HTTP clients, owned by the app lifespan.
 
-aiohttp rather than httpx on the hot path: relaying a small call through a bare route, httpx's
-pool managed 250-360 req/s on this machine against aiohttp's 2,100 (see bench/RESULTS.md).
-One `ClientSession` per provider gives each its own connection limit and keep-alive pool.
+The calls' POSTs go through `gateway.http1`: one pool per provider and origin, with the
+provider's connection limit and timeouts. Relaying a small call through a bare route, httpx's
+pool managed 250-360 req/s on this machine against aiohttp's 2,100 (see bench/RESULTS.md); at
+3,500 calls/s aiohttp's request machinery was still a fifth of the gateway's CPU, and
+`gateway.http1` does the same POST in a third of aiohttp's CPU. The batch lane's GETs and
+uploads, off the hot path, use one aiohttp `ClientSession` per provider (`session`).
 
 A POST is never sent twice: once it may have been written, a reset or closed connection is an
 upstream error (a resend could run a generation twice and bill it twice). The race it would
@@ -15,9 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from yarl import URL
 
 from gateway.errors import UpstreamPoolExhausted
+from gateway.http1 import Origin, Pool, PoolTimeout, Response, split_url
 from gateway.providers.base import Provider, UpstreamRequest
 
 # Below the 5 s idle timeout of uvicorn-based servers (vLLM, the simulator) and the longer ones
@@ -27,10 +30,42 @@ KEEPALIVE_TIMEOUT = 4.0
 
 class UpstreamPool:
     def __init__(self) -> None:
+        self._pools: dict[tuple[str, str, int], Pool] = {}  # (provider, host, port)
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._urls: dict[str, URL] = {}  # parsed once: yarl parsing shows in the profile
+
+    async def send(self, provider: Provider, request: UpstreamRequest) -> Response:
+        """POST the request once; the caller owns (and must release or close) the response.
+
+        Connection failures propagate for `providers.errors.upstream_failures` to map; a call
+        that found every pooled connection busy for `pool_timeout` is `UpstreamPoolExhausted`.
+        """
+        origin, target = split_url(request.url)
+        pool = self._pools.get((provider.name, origin.host, origin.port))
+        if pool is None:
+            pool = self._pool(provider, origin)
+        try:
+            return await pool.post(target, request.headers, request.body)
+        except PoolTimeout as exc:
+            config = provider.config
+            raise UpstreamPoolExhausted(
+                f"provider {provider.name!r}: all {config.max_connections} connections "
+                f"(max_connections) stayed busy for {config.pool_timeout:g}s (pool_timeout)"
+            ) from exc
+
+    async def fetch(self, provider: Provider, request: UpstreamRequest) -> tuple[int, Any, bytes]:
+        """POST and read the whole answer: (status, headers, body). A read cut short (the
+        caller cancelled) closes the connection rather than returning it to the pool."""
+        response = await self.send(provider, request)
+        try:
+            payload = await response.read()
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        return response.status, response.headers, payload
 
     def session(self, provider: Provider) -> aiohttp.ClientSession:
+        """The batch lane's client for `provider` (its GETs and file uploads)."""
         session = self._sessions.get(provider.name)
         if session is None:
             config = provider.config
@@ -55,52 +90,22 @@ class UpstreamPool:
             self._sessions[provider.name] = session
         return session
 
-    async def send(self, provider: Provider, request: UpstreamRequest) -> aiohttp.ClientResponse:
-        """POST the request once; the caller owns (and must close or release) the response.
-
-        Connection failures propagate for `providers.errors.upstream_failures` to map; a call
-        that found every pooled connection busy for `pool_timeout` is `UpstreamPoolExhausted`.
-        """
-        url = self._urls.get(request.url)
-        if url is None:
-            url = self._urls[request.url] = URL(request.url)
-        session = self.session(provider)
-        try:
-            return await session.post(url, data=request.body, headers=request.headers)
-        except aiohttp.ConnectionTimeoutError as exc:
-            if _saturated(session.connector):
-                config = provider.config
-                raise UpstreamPoolExhausted(
-                    f"provider {provider.name!r}: all {config.max_connections} connections "
-                    f"(max_connections) stayed busy for {config.pool_timeout:g}s (pool_timeout)"
-                ) from exc
-            raise
-
-    async def fetch(self, provider: Provider, request: UpstreamRequest) -> tuple[int, Any, bytes]:
-        """POST and read the whole answer: (status, headers, body). A read cut short (the
-        caller cancelled) closes the connection rather than returning it to the pool."""
-        response = await self.send(provider, request)
-        try:
-            payload = await response.read()
-        except BaseException:
-            response.close()
-            raise
-        response.release()
-        return response.status, response.headers, payload
-
     async def get(self, provider: Provider, url: str, headers: dict[str, str]) -> bytes:
         async with self.session(provider).get(url, headers=headers) as response:
             return await response.read()
 
     async def close(self) -> None:
+        for pool in self._pools.values():
+            await pool.close()
+        self._pools.clear()
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
 
-
-def _saturated(connector: aiohttp.BaseConnector | None) -> bool:
-    """Whether every connection the limit allows is in use (the wait was for the pool, not
-    for a slow connect). aiohttp keeps no public count, so this reads its acquired set."""
-    if connector is None or not connector.limit:
-        return False
-    return len(getattr(connector, "_acquired", ())) >= connector.limit
+    def _pool(self, provider: Provider, origin: Origin) -> Pool:
+        config = provider.config
+        pool = Pool(origin, limit=config.max_connections, connect_timeout=config.connect_timeout,
+                    pool_timeout=config.pool_timeout, read_timeout=config.read_timeout,
+                    keepalive=KEEPALIVE_TIMEOUT)
+        self._pools[(provider.name, origin.host, origin.port)] = pool
+        return pool

@@ -17,20 +17,24 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from gateway.http1 import ConnectError, ResponseError
 from gateway.providers.base import Provider
 
 
 @contextmanager
 def upstream_failures(provider: Provider) -> Iterator[None]:
-    """Map aiohttp and timeout errors at the I/O boundary to the most specific gateway error."""
+    """Map the clients' (`gateway.http1`, aiohttp) and timeout errors at the I/O boundary to
+    the most specific gateway error."""
     try:
         yield
     except GatewayError:
         raise
     except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
         raise UpstreamTimeout(f"provider {provider.name!r} did not answer in time") from exc
-    except aiohttp.ClientConnectorError as exc:
+    except (ConnectError, aiohttp.ClientConnectorError) as exc:
         raise UpstreamUnavailable(f"could not connect to provider {provider.name!r}") from exc
+    except ResponseError as exc:
+        raise UpstreamError(f"provider {provider.name!r}: {exc}") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise UpstreamError(
             f"provider {provider.name!r} closed the connection unexpectedly"

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-import aiohttp
 import orjson
 from starlette.types import Send
 
 from gateway.api.asgi import send_chunk
 from gateway.errors import GatewayError, UpstreamError
+from gateway.http1 import Response
 from gateway.providers.base import Provider, Route, StreamTracker
 from gateway.providers.errors import upstream_failures
 from gateway.streaming.meter import Meter
@@ -35,7 +35,7 @@ class StreamConverter(Protocol):
 
 async def relay_events(
     send: Send,
-    response: aiohttp.ClientResponse,
+    response: Response,
     converter: StreamConverter,
     meter: Meter,
     provider: Provider,
@@ -82,7 +82,7 @@ async def relay_events(
     return None
 
 
-async def _chunks(first: bytes, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+async def _chunks(first: bytes, response: Response) -> AsyncIterator[bytes]:
     if first:
         yield first
     async for chunk in response.content.iter_any():
