@@ -19,13 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from gateway.config import Settings
 from gateway.ledger.call_insert import CallInsert
 from gateway.ledger.models import calls, workloads
+from gateway.ledger.postgres_insert import PostgresCalls
 from gateway.ledger.schema import upgrade_in_child
 from gateway.ledger.sqlite_insert import SqliteCalls, sqlite_pragmas
 
 log = logging.getLogger("gateway.ledger")
 
 CONNECT_TIMEOUT = 5.0
-INSERT_SLICE = 200  # rows per INSERT statement: ~1-2 ms of parameter work on the event loop
 
 
 class DatabaseUnavailable(Exception):
@@ -40,8 +40,9 @@ def is_row_error(exc: BaseException) -> bool:
     """A data or constraint error (SQLSTATE class 22 or 23), as opposed to an outage."""
     if isinstance(exc, IntegrityError | DataError | sqlite3.IntegrityError | sqlite3.DataError):
         return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
-    return sqlstate[:2] in ("22", "23")
+    sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "orig", None), "sqlstate",
+                                                          None) or ""  # asyncpg's own, or wrapped
+    return str(sqlstate)[:2] in ("22", "23")
 
 
 def describe(exc: BaseException) -> str:
@@ -107,8 +108,7 @@ class Database:
         self.engine = engine or build_engine(self.url)
         self._ready = False
         self._ready_lock = asyncio.Lock()
-        self._call_insert: CallInsert | None = None
-        self._sqlite: SqliteCalls | None = None  # a SQLite ledger's own connection for rows
+        self._rows: SqliteCalls | PostgresCalls | None = None  # the call rows' own connection
         self._schema_of: Database | None = None
 
     @property
@@ -161,28 +161,26 @@ class Database:
         return insert_for(self.engine, calls).on_conflict_do_nothing(index_elements=["id"])
 
     async def write_calls(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert ledger rows; a row whose id is already there is skipped (idempotent).
-
-        One transaction, one statement per `INSERT_SLICE` rows: preparing parameters runs on
-        the event loop, so a slice bounds how long it holds the loop. A SQLite ledger's rows go
-        through a plain connection instead, synchronously (`sqlite_insert`): call this on a
-        thread that may wait, the ledger writer's, or a command's."""
+        """Insert ledger rows; a row whose id is already there is skipped (idempotent), all or
+        none, on a connection kept for them (`sqlite_insert`, `postgres_insert`). A SQLite
+        ledger's rows are written synchronously: call this on a thread that may wait, the
+        ledger writer's, or a command's."""
         if not rows:
             return
         await self.ensure_ready()
-        if self._call_insert is None:
-            self._call_insert = CallInsert(self.insert_calls(), self.engine.dialect)
+        if self._rows is None:
+            insert = CallInsert(self.insert_calls(), self.engine.dialect)
             path = sqlite_path(self.url)
-            if path is not None:
-                self._sqlite = SqliteCalls(path, self._call_insert)
-        if self._sqlite is not None:
-            self._sqlite.write(rows)
-            return
-        async with self.engine.begin() as conn:
-            for start in range(0, len(rows), INSERT_SLICE):
-                await self._call_insert.execute(conn, rows[start : start + INSERT_SLICE])
+            self._rows = (SqliteCalls(path, insert) if path is not None
+                          else PostgresCalls(self.engine, insert))
+        if isinstance(self._rows, SqliteCalls):
+            self._rows.write(rows)
+        else:
+            await self._rows.write(rows)
 
     async def close(self) -> None:
-        if self._sqlite is not None:
-            self._sqlite.close()
+        if isinstance(self._rows, SqliteCalls):
+            self._rows.close()
+        elif self._rows is not None:
+            await self._rows.close()
         await self.engine.dispose()

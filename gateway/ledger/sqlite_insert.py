@@ -6,7 +6,9 @@ through aiosqlite's thread (a queue and a future per statement, with a hop back 
 writer's loop) and SQLAlchemy's greenlet adaptation, which held the interpreter lock for
 ~200 us a row at concurrency 1 (py-spy --gil), time the request loop waited for.
 
-Same statement and parameters as through the engine (`CallInsert`), in one transaction.
+Same statements and parameters as through the engine (`CallInsert.statements`, many rows to
+a statement), in one transaction: a statement takes the interpreter lock once, to bind its
+parameters, and runs its rows without it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gateway.ledger.call_insert import CallInsert
+from gateway.ledger.call_insert import ROWS_PER_STATEMENT, CallInsert
 
 BUSY_TIMEOUT = 5.0  # seconds a locked database is waited for before the rows go to the spool
 
@@ -26,14 +28,15 @@ class SqliteCalls:
         self.path = path
         self.insert = insert
         self._conn: sqlite3.Connection | None = None
+        self._per_statement = 1  # rows to a statement, within the build's parameter limit
 
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert the rows (a row whose id is there already is skipped), all or none."""
         conn = self._connection()
-        params = self.insert.params(rows)
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany(self.insert.sql, params)
+            for sql, values in self.insert.statements(rows, self._per_statement):
+                conn.execute(sql, values)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -49,8 +52,11 @@ class SqliteCalls:
         if self._conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             sqlite_pragmas(conn, BUSY_TIMEOUT)
+            most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+            self._per_statement = max(1, min(ROWS_PER_STATEMENT, most // len(self.insert.names)))
             self._conn = conn
         return self._conn
+
 
 
 def sqlite_pragmas(conn: Any, busy_timeout: float) -> None:

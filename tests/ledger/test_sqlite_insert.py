@@ -35,7 +35,7 @@ async def _round_trip(tmp_path: Path) -> None:
         await write_rows(db, rows, 5)
         await write_rows(db, rows[:2], 5)  # again: skipped, not doubled
         assert sorted(await stored_ids(db)) == sorted(row["id"] for row in rows)
-        assert db._sqlite is not None  # through the plain connection
+        assert isinstance(db._rows, sqlite_insert.SqliteCalls)  # through the plain connection
         async with db.engine.connect() as conn:
             stored = (await conn.execute(select(calls.c.id, calls.c.cost_usd))).all()
         assert {row_id: cost for row_id, cost in stored} == {
