@@ -1,7 +1,8 @@
 """Call rows go in many to a statement, on a connection kept for them, all of a batch or none:
-on SQLite one INSERT per 200 rows, on Postgres one statement of column arrays a batch, one
-round trip (not a pool check-out, a ping, BEGIN, INSERT, COMMIT and a reset). A broken
-Postgres connection is replaced, and its batch tried once more on the new one.
+on SQLite one INSERT per run of a power of two rows (up to 128), on Postgres one statement of
+column arrays a batch, one round trip (not a pool check-out, a ping, BEGIN, INSERT, COMMIT and
+a reset). A broken Postgres connection is replaced, and its batch tried once more on the new
+one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 
 from gateway.ledger.call_insert import CallInsert, multi_row
@@ -28,6 +29,17 @@ pytestmark = pytest.mark.timeout(60)
 
 def rows(database: Database, count: int) -> list[dict[str, Any]]:
     return [row_for(make_call(database.settings)) for _ in range(count)]
+
+
+def test_a_batch_takes_a_handful_of_statement_sizes() -> None:
+    insert = CallInsert(sqlite.insert(calls).on_conflict_do_nothing(index_elements=["id"]),
+                        sqlite.dialect())
+    sizes = set()
+    for count in range(1, 1001):
+        runs = [sql.count("(?,") for sql, _ in insert.statements([{}] * count)]
+        assert sum(runs) == count
+        sizes.update(runs)
+    assert sizes == {1, 2, 4, 8, 16, 32, 64, 128}
 
 
 def test_the_statements_for_many_rows() -> None:
@@ -60,9 +72,10 @@ async def _sqlite_statements(url: str) -> tuple[int, int]:
         await database.close()
 
 
-def test_sqlite_takes_450_rows_in_three_statements(sqlite_url: str) -> None:
-    """`executemany` stepped SQLite once a row, taking the interpreter lock back each time."""
-    assert asyncio.run(_sqlite_statements(sqlite_url)) == (3, 450)
+def test_sqlite_takes_450_rows_in_five_statements(sqlite_url: str) -> None:
+    """`executemany` stepped SQLite once a row, taking the interpreter lock back each time:
+    450 = 128 * 3 + 64 + 2."""
+    assert asyncio.run(_sqlite_statements(sqlite_url)) == (5, 450)
 
 
 async def _postgres_queries(url: str) -> tuple[list[str], int]:
@@ -91,7 +104,7 @@ def test_postgres_takes_a_batch_in_one_round_trip(pg_url: str) -> None:
     assert queries == ["INSERT"] * 10, queries
 
 
-@pytest.mark.parametrize("count", [3, 450], ids=["one-statement", "sqlite-three-statements"])
+@pytest.mark.parametrize("count", [3, 450], ids=["one-statement", "sqlite-five-statements"])
 def test_a_refused_row_keeps_its_whole_batch_out(db_url: str, count: int) -> None:
     async def run() -> list[str]:
         database = Database(settings(db_url))
