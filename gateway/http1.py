@@ -62,6 +62,12 @@ class Origin:
 
 
 @cache
+def tls_context() -> ssl.SSLContext:
+    """The system's trust store, loaded once for every pool (loading it takes milliseconds)."""
+    return ssl.create_default_context()
+
+
+@cache
 def split_url(url: str) -> tuple[Origin, bytes]:
     """(origin, request target) of an absolute http(s) URL, parsed once per URL."""
     parts = urlsplit(url)
@@ -372,7 +378,7 @@ class Pool:
         self.open = 0  # connections open or being opened
         self._idle: deque[Connection] = deque()  # most recently used last
         self._waiters: deque[asyncio.Future[None]] = deque()
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if origin.tls else None
+        self._ssl = tls_context() if origin.tls else None
         self._closed = False
 
     @property
@@ -450,25 +456,33 @@ class Pool:
     async def _connect(self) -> Connection:
         self.open += 1
         origin = self.origin
+        made: list[Connection] = []
+
+        def connection() -> Connection:
+            made.append(Connection(self))
+            return made[-1]
+
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, connection = await self.loop.create_connection(
-                    lambda: Connection(self), origin.host, origin.port, ssl=self._ssl,
+                await self.loop.create_connection(
+                    connection, origin.host, origin.port, ssl=self._ssl,
                     server_hostname=origin.host if self._ssl else None,
                 )
-        except TimeoutError:
-            self._forget()
-            raise TimeoutError(
-                f"could not connect to {origin.host}:{origin.port} within "
-                f"{self.connect_timeout:g}s (connect_timeout)"
-            ) from None
-        except OSError as exc:
-            self._forget()
-            raise ConnectError(f"could not connect to {origin.host}:{origin.port}: {exc}") from exc
-        except BaseException:
-            self._forget()
+        except BaseException as exc:
+            if made:  # connected, then cut off: its own close gives its place back
+                made[0].abort()
+            else:
+                self._forget()
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(
+                    f"could not connect to {origin.host}:{origin.port} within "
+                    f"{self.connect_timeout:g}s (connect_timeout)"
+                ) from None
+            if isinstance(exc, OSError):
+                raise ConnectError(
+                    f"could not connect to {origin.host}:{origin.port}: {exc}") from exc
             raise
-        return connection
+        return made[0]
 
     def _forget(self) -> None:
         self.open -= 1

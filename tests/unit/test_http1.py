@@ -5,7 +5,10 @@ and the bytes it refuses to send or read."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
@@ -309,3 +312,40 @@ async def test_an_unread_stream_pauses_the_socket_and_resumes_as_it_is_read(
         response.release()
     finally:
         await pool.close()
+
+
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """(certificate, key) of a self-signed server."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=30)
+    return cert, key
+
+
+async def test_an_untrusted_certificate_is_refused(self_signed: tuple[Path, Path]) -> None:
+    """https goes through TLS with the system's trust store: a self-signed server is not
+    spoken to (fail closed)."""
+    cert, key = self_signed
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    reached: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reached.append(await reader.read(100))
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    origin, _ = split_url(f"https://127.0.0.1:{port}/v1")
+    pool = Pool(origin, limit=1, connect_timeout=5, pool_timeout=1, read_timeout=1, keepalive=1)
+    try:
+        with pytest.raises(ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await pool.post(b"/v1", {}, b"{}")
+        assert pool.open == 0
+    finally:
+        await pool.close()
+        server.close()
+        await server.wait_closed()
+    assert not any(reached)  # no request bytes reached the untrusted server
