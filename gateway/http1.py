@@ -96,7 +96,7 @@ class Response:
     back to its pool; `close()` drops it (an answer cut short must not be reused)."""
 
     __slots__ = ("status", "headers", "_connection", "_chunks", "_buffered", "_waiter",
-                 "_done", "_error")
+                 "_done", "_error", "_whole")
 
     def __init__(self, connection: Connection, status: int,
                  headers: CIMultiDictProxy[str]) -> None:
@@ -108,6 +108,7 @@ class Response:
         self._waiter: asyncio.Future[None] | None = None
         self._done = False
         self._error: BaseException | None = None
+        self._whole = False  # read() waits for all of it: reading never pauses
 
     @property
     def content(self) -> Response:
@@ -119,6 +120,9 @@ class Response:
 
     async def read(self) -> bytes:
         """The whole body."""
+        self._whole = True
+        if self._connection is not None:
+            self._connection.resume()
         while not self._done:
             await self._wait()
         if self._error is not None:
@@ -177,7 +181,7 @@ class Response:
     def _body(self, data: bytes) -> None:
         self._chunks.append(data)
         self._buffered += len(data)
-        if self._buffered > HIGH_WATER and self._connection is not None:
+        if self._buffered > HIGH_WATER and not self._whole and self._connection is not None:
             self._connection.pause()
         self._wake()
 
@@ -235,8 +239,9 @@ class Connection(asyncio.Protocol):
         self.closed = True
         self._stop_timer()
         self.pool.lost(self)
-        if self._response is not None and not self._complete and not self._framed:
-            self._complete = True  # a close-delimited body ends with the connection
+        if (exc is None and self._response is not None and not self._complete
+                and not self._framed):
+            self._complete = True  # a close-delimited body ends with a clean close
             self._response._end()
             return
         self._fail(ResponseError("the provider closed the connection before its answer ended"))
@@ -352,7 +357,10 @@ class Connection(asyncio.Protocol):
         self._timer = None
         if self.closed or self._complete:
             return
-        if self.paused or self.loop.time() - self.last_data < self.read_timeout:
+        if self.paused:  # the reader is behind, not the provider: look again later
+            self._timer = self.loop.call_later(self.read_timeout, self._check)
+            return
+        if self.loop.time() - self.last_data < self.read_timeout:
             self._arm()
             return
         self._fail(TimeoutError(f"no data for {self.read_timeout:g}s (read_timeout)"))
@@ -438,6 +446,10 @@ class Pool:
                     await waiter
             except TimeoutError:
                 pass
+            except BaseException:  # cancelled (the caller left), maybe just after its turn came
+                if waiter.done() and not waiter.cancelled():
+                    self._wake()  # ... so the next one in line takes it
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)

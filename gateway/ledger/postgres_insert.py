@@ -73,12 +73,16 @@ class PostgresCalls:
 
     async def _drop(self) -> None:
         held, self._held, self._driver = self._held, None, None
-        if held is not None:
-            try:
-                await held.invalidate()
-                await held.close()
-            except Exception:  # noqa: BLE001 - it is being thrown away
-                pass
+        if held is not None:  # shielded: a timeout cutting this short would leak it
+            await asyncio.shield(_discard(held))
+
+
+async def _discard(held: AsyncConnection) -> None:
+    try:
+        await held.invalidate()
+        await held.close()
+    except Exception:  # noqa: BLE001 - it is being thrown away
+        pass
 
 
 def _answered(exc: BaseException) -> bool:

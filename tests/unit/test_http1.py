@@ -349,3 +349,102 @@ async def test_an_untrusted_certificate_is_refused(self_signed: tuple[Path, Path
         server.close()
         await server.wait_closed()
     assert not any(reached)  # no request bytes reached the untrusted server
+
+
+async def test_a_whole_body_far_above_the_high_water_mark_is_read(server: Server) -> None:
+    """`read()` wants all of it: reading from the socket must not pause (it hung)."""
+    body = b"x" * (1024 * 1024)
+
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body))
+        for start in range(0, len(body), 16384):
+            writer.write(body[start:start + 16384])
+            await writer.drain()
+        await reader.read()
+
+    await server.start(big)
+    pool = server.pool()
+    try:
+        assert await asyncio.wait_for(post(pool), 5) == (200, body)
+    finally:
+        await pool.close()
+
+
+async def test_a_paused_stream_does_not_spin_its_timer(server: Server) -> None:
+    """While the reader is behind, the read timeout looks again a read_timeout later, not
+    on every turn of the loop."""
+    async def flood(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        for _ in range(40):  # 640 KiB, above the high-water mark
+            writer.write(b"4000\r\n" + b"x" * 16384 + b"\r\n")
+            await writer.drain()
+        writer.write(b"0\r\n\r\n")
+        await reader.read()
+
+    await server.start(flood)
+    pool = server.pool(read_timeout=0.1)
+    try:
+        response = await pool.post(b"/v1/x", {}, b"")
+        connection = response._connection
+        assert connection is not None
+        checks = 0
+        check = connection._check
+
+        def counted() -> None:
+            nonlocal checks
+            checks += 1
+            check()
+
+        connection._check = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.6)  # not reading: paused
+        assert connection.paused
+        assert checks <= 10  # ~6 at one look per read_timeout; it spun thousands
+        while await response.readany():
+            pass
+        response.release()
+    finally:
+        await pool.close()
+
+
+async def test_a_turn_given_to_a_caller_that_left_goes_to_the_next(server: Server) -> None:
+    await server.start(answering(OK, OK, OK)(server))
+    pool = server.pool(limit=1, pool_timeout=10.0)
+    held = await pool.post(b"/v1/x", {}, b"{}")  # the only connection
+    second = asyncio.create_task(post(pool))
+    await asyncio.sleep(0.05)
+    third = asyncio.create_task(post(pool))
+    try:
+        await asyncio.sleep(0.05)
+        await held.read()
+        held.release()  # the turn is the second's ...
+        second.cancel()  # ... which leaves in the same instant
+        assert await asyncio.wait_for(third, 2) == (200, b"{}")  # not after pool_timeout
+    finally:
+        for task in (second, third):
+            task.cancel()
+        await asyncio.gather(second, third, return_exceptions=True)
+        await pool.close()
+
+
+async def test_a_close_delimited_body_cut_by_a_reset_is_an_error(server: Server) -> None:
+    import socket
+    import struct
+
+    async def cut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await server.read(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\n\r\n{"choices": [{"mess')
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    await server.start(cut)
+    pool = server.pool()
+    try:
+        with pytest.raises(ResponseError):
+            await post(pool)
+    finally:
+        await pool.close()
