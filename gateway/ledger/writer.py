@@ -43,10 +43,8 @@ log = logging.getLogger("gateway.ledger")
 
 # How long calls wait for the next batch. Short: each batch is small, so the writer's thread
 # takes the interpreter lock from the event loop in short turns. 0.2 s gave concurrency-1
-# added p99 3.1-4.5 ms over five runs, 0.02 s 1.9-3.3 ms, with throughput unchanged. With a
-# Postgres ledger at concurrency 20 (~5,000 calls/s), 0.06 s gave p99 16.6-18.4 ms, 0.02 s
-# 10.5-14.3 ms and 0.008 s 8.5-11.5 ms in alternating runs; SQLite did not move.
-INTERVAL = 0.008
+# added p99 3.1-4.5 ms over five runs, 0.02 s 1.9-3.3 ms, with throughput unchanged.
+INTERVAL = 0.02
 METER_SLICE = 64  # calls costed on the event loop between two chances for requests to run
 
 
