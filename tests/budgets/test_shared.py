@@ -185,6 +185,9 @@ def test_leased_calls_on_two_gateways_settle_to_the_ledger(
             return statuses
 
     assert asyncio.run(load()) == [200] * 120
+    # the ledger's writers insert a few milliseconds after each answer
+    wait_until(lambda: ledger_total(shared_config["database_url"], LEASED)[1] == 120, 10,
+               "every call in the ledger")
     spent, count = ledger_total(shared_config["database_url"], LEASED)
     assert count == 120 and spent > 0
 
