@@ -130,12 +130,7 @@ class Proxy:
         _sent(call)
         with upstream_failures(provider):
             response = await attempt.first_byte(self.pool.send(provider, attempt.request))
-            try:
-                payload = await response.read()
-            except BaseException:
-                response.close()  # cut short (the caller cancelled): not back to the pool
-                raise
-            response.release()
+            payload = await response.take()  # cut short (the caller left): not back to the pool
         if response.status >= 400:
             raise error_from_response(provider, response.status, payload, response.headers)
         return payload

@@ -1,11 +1,11 @@
 """The pooled upstream HTTP clients, owned by the app lifespan.
 
-The calls' POSTs go through `gateway.http1`: one pool per provider and origin, with the
-provider's connection limit and timeouts. Relaying a small call through a bare route, httpx's
-pool managed 250-360 req/s on this machine against aiohttp's 2,100 (see bench/RESULTS.md); at
-3,500 calls/s aiohttp's request machinery was still a fifth of the gateway's CPU, and
-`gateway.http1` does the same POST in a third of aiohttp's CPU. The batch lane's GETs and
-uploads, off the hot path, use one aiohttp `ClientSession` per provider (`session`).
+The calls' POSTs go through `gateway.http1` (`gateway.http1_pool`): one pool per provider and
+origin, with the provider's connection limit and timeouts. Relaying a small call through a
+bare route, httpx's pool managed 250-360 req/s on this machine against aiohttp's 2,100 (see
+bench/RESULTS.md); at 3,500 calls/s aiohttp's request machinery was still a fifth of the
+gateway's CPU, and `gateway.http1` does the same POST in a third of its CPU. The batch lane's
+GETs and uploads, off the hot path, use one aiohttp `ClientSession` per provider (`session`).
 
 A POST is never sent twice: once it may have been written, a reset or closed connection is an
 upstream error (a resend could run a generation twice and bill it twice). The race it would
@@ -20,7 +20,8 @@ from typing import Any
 import aiohttp
 
 from gateway.errors import UpstreamPoolExhausted
-from gateway.http1 import Origin, Pool, PoolTimeout, Response, split_url
+from gateway.http1 import Origin, Response, split_url
+from gateway.http1_pool import Pool, PoolTimeout
 from gateway.providers.base import Provider, UpstreamRequest
 
 # Below the 5 s idle timeout of uvicorn-based servers (vLLM, the simulator) and the longer ones
@@ -53,16 +54,9 @@ class UpstreamPool:
             ) from exc
 
     async def fetch(self, provider: Provider, request: UpstreamRequest) -> tuple[int, Any, bytes]:
-        """POST and read the whole answer: (status, headers, body). A read cut short (the
-        caller cancelled) closes the connection rather than returning it to the pool."""
+        """POST and read the whole answer: (status, headers, body) (`Response.take`)."""
         response = await self.send(provider, request)
-        try:
-            payload = await response.read()
-        except BaseException:
-            response.close()
-            raise
-        response.release()
-        return response.status, response.headers, payload
+        return response.status, response.headers, await response.take()
 
     def session(self, provider: Provider) -> aiohttp.ClientSession:
         """The batch lane's client for `provider` (its GETs and file uploads)."""

@@ -12,14 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.http1 import (
-    ConnectError,
-    Pool,
-    PoolTimeout,
-    ResponseError,
-    request_head,
-    split_url,
-)
+from gateway.http1 import ConnectError, ResponseError, request_head, split_url
+from gateway.http1_pool import Pool, PoolTimeout
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"
@@ -74,13 +68,7 @@ async def server() -> AsyncIterator[Server]:
 
 async def post(pool: Pool, body: bytes = b"{}") -> tuple[int, bytes]:
     response = await pool.post(b"/v1/x", {"content-type": "application/json"}, body)
-    try:
-        payload = await response.read()
-    except BaseException:
-        response.close()
-        raise
-    response.release()
-    return response.status, payload
+    return response.status, await response.take()
 
 
 def answering(*answers: bytes, keep_open: bool = True) -> Callable[[Server], Handler]:
