@@ -17,6 +17,14 @@ import yaml
 SIM_KEY = "sim-upstream-secret-key"
 
 
+# A port bound for the whole session and never listened on: connecting is refused, and no
+# server a test starts later can take it (a port merely free when the config was written
+# could be, and then "dead" answered).
+_DEAD = socket.socket()
+_DEAD.bind(("127.0.0.1", 0))
+DEAD_PORT = _DEAD.getsockname()[1]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -91,7 +99,7 @@ def gateway_config(sim_url: str, **extra: Any) -> dict[str, Any]:
              "read_timeout": "3s"},
             {"name": "wrong-key", "kind": "openai", "base_url": f"{sim_url}/v1",
              "api_key": "sk-wrong-upstream-key"},
-            {"name": "dead", "kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+            {"name": "dead", "kind": "openai", "base_url": f"http://127.0.0.1:{DEAD_PORT}/v1",
              "api_key": "x", "connect_timeout": "2s"},
             {"name": "sim-anthropic", "kind": "anthropic", "base_url": sim_url,
              "api_key": SIM_KEY, "read_timeout": "3s"},
