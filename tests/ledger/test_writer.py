@@ -270,3 +270,66 @@ async def test_spooled_rows_are_counted_once_not_again_when_replayed(
     await wait_for(lambda: _equals(row_count(database), 3))
     await writer.close()
     assert spend() == counted
+
+
+class Counted:
+    """Wraps a coroutine method and counts its calls (and the rows of each, for writes)."""
+
+    def __init__(self, method) -> None:  # type: ignore[no-untyped-def]
+        self.method = method
+        self.sizes: list[int] = []
+
+    async def __call__(self, *args):  # type: ignore[no-untyped-def]
+        self.sizes.append(len(args[0]) if args else 0)
+        return await self.method(*args)
+
+
+async def test_an_idle_writer_sleeps_until_a_call_arrives(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
+    """With nothing queued the writer's thread stays asleep (each wake-up takes the
+    interpreter lock from the request loop); the first queued call wakes it."""
+    import asyncio
+
+    writer = writer_for(database, tmp_path, interval=0.01, check_interval=30)
+    flushes = writer._flush = Counted(writer._flush)  # type: ignore[method-assign]
+    await writer.start()
+    await asyncio.sleep(0.2)  # the start's one spool check
+    before = len(flushes.sizes)
+    await asyncio.sleep(0.5)  # fifty intervals
+    assert len(flushes.sizes) - before <= 1
+    made = make_call(database.settings)
+    writer.record(made)  # long before the next check: only the call itself can wake it
+    await wait_for(lambda: _equals(row_count(database), 1), within=5)
+    await writer.close()
+    assert await stored_ids(database) == [made.id]
+
+
+async def test_a_burst_of_calls_is_gathered_into_one_insert(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
+    """The first call of a burst wakes the writer, which waits `interval` for the rest."""
+    writer = writer_for(database, tmp_path, interval=0.3, check_interval=30)
+    writes = Counted(writer.database.write_calls)
+    writer.database.write_calls = writes  # type: ignore[method-assign]
+    await writer.start()
+    made = [make_call(database.settings) for _ in range(10)]
+    for call in made:
+        writer.record(call)
+    await wait_for(lambda: _equals(row_count(database), 10), within=5)
+    await writer.close()
+    assert writes.sizes == [10]
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
+
+
+async def test_a_full_batch_is_written_without_waiting_out_the_interval(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
+    writer = writer_for(database, tmp_path, interval=60, batch_size=5, check_interval=60)
+    await writer.start()
+    made = [make_call(database.settings) for _ in range(5)]
+    for call in made:
+        writer.record(call)
+    await wait_for(lambda: _equals(row_count(database), 5), within=5)
+    await writer.close()
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
