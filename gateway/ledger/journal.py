@@ -11,7 +11,8 @@ also journaled here, one JSON line per fact:
 
 Appends are copies into a shared file mapping (the page cache outlives the process; no system
 call on the request path); a thread fsyncs dirty files every `sync_interval`, so the event
-loop never waits on the disk (an OS crash can lose that last interval). Files rotate by size
+loop never waits on the disk (an OS crash can lose that last interval). With nothing written
+the thread sleeps: the first write after a sync wakes it. Files rotate by size
 and age; one whose calls are all committed is deleted, and a clean shutdown leaves none.
 
 Each process holds an exclusive `flock` on its files while it lives; a file another process
@@ -174,6 +175,8 @@ class Journal:
         self._models: dict[int, tuple[ModelConfig, orjson.Fragment]] = {}
         self._directory_dirty = False
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by the first write after a sync
+        self._nudged = False  # `_wake` is set already: later writes need not set it again
         self._thread: threading.Thread | None = None
 
     @property
@@ -184,8 +187,11 @@ class Journal:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._current = self._new_segment()
         self._stop.clear()
+        self._wake.clear()
+        self._nudged = False
         self._thread = threading.Thread(target=self._sync_loop, name="call-journal", daemon=True)
         self._thread.start()
+        self._written()  # the new file's directory entry
 
     def begin(self, call: Call) -> None:
         """The call starts (request path: a copy into the mapped file, no system call)."""
@@ -204,6 +210,7 @@ class Journal:
         segment.append(orjson.dumps(entry, option=_LINE))
         segment.pending += 1
         self._calls[call.id] = [segment, None, call.model]
+        self._written()
 
     def end(self, call: Call) -> None:
         """The call's final facts, before its last byte is sent; again only if they changed."""
@@ -218,6 +225,7 @@ class Journal:
             entry["model"] = self._model(call.model)
             entry["provider"] = call.provider
         known[0].append(orjson.dumps(entry, option=_LINE))
+        self._written()
 
     def committed(self, ids: Iterable[str]) -> None:
         """The ledger has these calls durably: a file whose calls all are is deleted."""
@@ -231,6 +239,15 @@ class Journal:
             segment.pending -= len(segment_ids)
             if segment.pending == 0 and segment is not self._current:
                 self._retire(segment)
+        if done:
+            self._written()
+
+    def _written(self) -> None:
+        """Something waits to be synced: wake the sync thread, once per sync (a plain flag
+        check per write; the event's lock only for the first)."""
+        if not self._nudged:
+            self._nudged = True
+            self._wake.set()
 
     def recover(self) -> Recovery:
         """Lock the orphaned files (of dead processes) and read back their uncommitted calls."""
@@ -267,6 +284,7 @@ class Journal:
         """Stop: delete the files whose calls are all committed; keep (unlocked) the rest."""
         if self._thread is not None:
             self._stop.set()
+            self._wake.set()
             self._thread.join()
             self._thread = None
         self._current = None
@@ -284,7 +302,12 @@ class Journal:
         self._calls.clear()
 
     def _sync_loop(self) -> None:
-        while not self._stop.wait(self.sync_interval):
+        while True:
+            self._wake.wait()  # asleep until the first write after the last sync
+            if self._stop.wait(self.sync_interval):  # gather: one fsync an interval at most
+                return  # `close` syncs what is left
+            self._wake.clear()  # before the flag: a write in between still finds it set
+            self._nudged = False
             try:
                 self.sync()
             except Exception:  # the sync thread must outlive any one bad cycle

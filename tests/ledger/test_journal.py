@@ -243,6 +243,33 @@ def test_fsync_happens_on_the_sync_thread_only(
     assert threading.current_thread().name not in synced_on
 
 
+def test_an_idle_journal_does_not_wake_its_sync_thread(
+    journal: Journal, config: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync thread sleeps until something is written (each wake-up takes the interpreter
+    lock from the request loop), then fsyncs it within about `sync_interval`."""
+    syncs: list[float] = []
+    real_sync = journal.sync
+
+    def counting_sync() -> None:
+        syncs.append(time.monotonic())
+        real_sync()
+
+    monkeypatch.setattr(journal, "sync", counting_sync)
+    time.sleep(0.5)  # fifty sync intervals with nothing written
+    assert len(syncs) <= 1
+    call = make_call(config)
+    journal.begin(call)
+    [segment] = journal._segments
+    deadline = time.monotonic() + 5
+    while segment.synced < segment.size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert segment.synced == segment.size > 0
+    before = len(syncs)
+    time.sleep(0.3)  # synced: asleep again
+    assert len(syncs) - before <= 1
+
+
 @pytest.mark.parametrize(
     "build",
     [
