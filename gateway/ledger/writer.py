@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.ledger")
 
 # How long the first call of a batch waits for the rest. Short: each batch is small, so the
-# writer's thread takes the interpreter lock from the event loop in short turns. 0.2 s gave concurrency-1
-# added p99 3.1-4.5 ms over five runs, 0.02 s 1.9-3.3 ms, with throughput unchanged.
+# writer's thread takes the interpreter lock from the event loop in short turns. 0.2 s gave
+# concurrency-1 added p99 3.1-4.5 ms over five runs, 0.02 s 1.9-3.3 ms, with throughput
+# unchanged. 8 ms did no better than 20 in three alternating runs (bench/RESULTS.md).
 INTERVAL = 0.02
 METER_SLICE = 64  # calls costed on the event loop between two chances for requests to run
 
