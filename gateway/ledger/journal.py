@@ -175,8 +175,8 @@ class Journal:
         self._models: dict[int, tuple[ModelConfig, orjson.Fragment]] = {}
         self._directory_dirty = False
         self._stop = threading.Event()
-        self._wake = threading.Event()  # set by the first write after a sync
-        self._nudged = False  # `_wake` is set already: later writes need not set it again
+        self._wake = threading.Event()  # set by the first write while the sync thread sleeps
+        self._nudged = True  # writes need not set `_wake`: it is set, or the thread is awake
         self._thread: threading.Thread | None = None
 
     @property
@@ -188,10 +188,9 @@ class Journal:
         self._current = self._new_segment()
         self._stop.clear()
         self._wake.clear()
-        self._nudged = False
+        self._nudged = True
         self._thread = threading.Thread(target=self._sync_loop, name="call-journal", daemon=True)
         self._thread.start()
-        self._written()  # the new file's directory entry
 
     def begin(self, call: Call) -> None:
         """The call starts (request path: a copy into the mapped file, no system call)."""
@@ -243,8 +242,8 @@ class Journal:
             self._written()
 
     def _written(self) -> None:
-        """Something waits to be synced: wake the sync thread, once per sync (a plain flag
-        check per write; the event's lock only for the first)."""
+        """Something waits to be synced: wake the sync thread if it sleeps (a plain flag
+        check per write; the event's lock only for the first write after it fell asleep)."""
         if not self._nudged:
             self._nudged = True
             self._wake.set()
@@ -302,16 +301,30 @@ class Journal:
         self._calls.clear()
 
     def _sync_loop(self) -> None:
+        """fsync every `sync_interval` while calls are written; after an interval with
+        nothing to sync, sleep until the next write (each wake-up takes the interpreter lock
+        from the request loop)."""
+        busy = True  # the last interval had something to sync: more is likely
         while True:
-            self._wake.wait()  # asleep until the first write after the last sync
-            if self._stop.wait(self.sync_interval):  # gather: one fsync an interval at most
+            if not busy:
+                self._wake.clear()
+                self._nudged = False  # the next write wakes the thread
+                if not self._to_sync():  # unless one came before the flag was down
+                    self._wake.wait()
+            if self._stop.wait(self.sync_interval):  # one fsync an interval at most
                 return  # `close` syncs what is left
-            self._wake.clear()  # before the flag: a write in between still finds it set
-            self._nudged = False
+            busy = self._to_sync()
             try:
                 self.sync()
             except Exception:  # the sync thread must outlive any one bad cycle
                 log.exception("call journal: sync failed")
+
+    def _to_sync(self) -> bool:
+        return (
+            self._directory_dirty
+            or bool(self._retired)
+            or any(segment.dirty for segment in list(self._segments))
+        )
 
     def _rotate(self, old: _Segment) -> _Segment:
         try:

@@ -98,6 +98,8 @@ class LedgerWriter:
         self._taken = 0  # calls out of the queue whose rows are being made
         self._unspooled: Rows = []  # only when every spool failed too
         self._wake = asyncio.Event()
+        self._idle = False  # the writer sleeps until `record` wakes it
+        self._busy = False  # the last batch had calls: more are likely, no wake-up needed
         self._thread: LoopThread | None = None  # where `_run` runs, once started
         self._main_loop: asyncio.AbstractEventLoop | None = None
         self._running: concurrent.futures.Future[None] | None = None
@@ -117,7 +119,10 @@ class LedgerWriter:
             self._spool_now(call)
         else:
             self._queue.append(call)
-            if len(self._queue) in (1, self.batch_size):  # the first of a batch, or the last
+            if self._idle:  # the writer sleeps until a call comes: this one
+                self._idle = False
+                self._nudge()
+            elif len(self._queue) == self.batch_size:
                 self._nudge()
         LEDGER_PENDING.set(self.pending)
 
@@ -191,6 +196,7 @@ class LedgerWriter:
         while not self._closing:
             await self._gather()
             try:
+                self._busy = bool(self._queue)
                 await self._flush()
                 if time.monotonic() >= self._next_check and self._database_up():
                     self._next_check = time.monotonic() + self.check_interval
@@ -203,18 +209,17 @@ class LedgerWriter:
         await self._release()
 
     async def _gather(self) -> None:
-        """Sleep until there is work. Idle, only the first queued call (or closing, or the
-        next spool check) wakes the writer: each wake-up takes the interpreter lock from the
-        request loop. Then it waits `interval` more for a batch to gather, cut short by a full
-        batch or by closing."""
-        if not self._queue:
-            idle = (
-                self.interval
-                if self._unspooled  # rows every spool refused: retried each interval
-                else max(self._next_check, self._down_until) - time.monotonic()
-            )
-            await self._sleep(idle)
-        if self._queue and not self._closing:
+        """Sleep until there is work; each wake-up takes the interpreter lock from the
+        request loop. While calls come, the writer wakes once an `interval`, and a batch is
+        what came meanwhile (a full batch, or closing, cuts the wait short). After an interval
+        without calls it sleeps until `record` wakes it with the next one (or until the next
+        spool check), then waits `interval` for the rest of that batch."""
+        if not self._queue and not self._busy and not self._unspooled:
+            self._idle = True
+            if not self._queue:  # a call queued before the flag was up does not wake it
+                await self._sleep(max(self._next_check, self._down_until) - time.monotonic())
+            self._idle = False
+        if not self._closing:
             self._wake.clear()  # a wake-up before now was for the calls already queued
             if len(self._queue) < self.batch_size:
                 await self._sleep(self.interval)

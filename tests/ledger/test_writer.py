@@ -333,3 +333,33 @@ async def test_a_full_batch_is_written_without_waiting_out_the_interval(
     await wait_for(lambda: _equals(row_count(database), 5), within=5)
     await writer.close()
     assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
+
+
+async def test_a_busy_writer_wakes_by_itself_not_at_each_batch(
+    database: FlakyDatabase, tmp_path: Path
+) -> None:
+    """While calls keep coming the writer wakes once an interval on its own: `record` wakes
+    it only after an interval without calls (a wake-up handed over from the request loop per
+    batch would double the writer's wake-ups under load)."""
+    import asyncio
+
+    writer = writer_for(database, tmp_path, interval=0.03, check_interval=30)
+    await writer.start()
+    nudges = 0
+    real_nudge = writer._nudge
+
+    def counting_nudge() -> None:
+        nonlocal nudges
+        nudges += 1
+        real_nudge()
+
+    writer._nudge = counting_nudge  # type: ignore[method-assign]
+    made = []
+    for _ in range(60):  # a call every 5 ms for 0.3 s: ten intervals
+        made.append(make_call(database.settings))
+        writer.record(made[-1])
+        await asyncio.sleep(0.005)
+    await wait_for(lambda: _equals(row_count(database), 60), within=5)
+    await writer.close()
+    assert nudges <= 2  # the first call; under a loaded machine perhaps once more
+    assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
