@@ -11,9 +11,9 @@ also journaled here, one JSON line per fact:
 
 Appends are copies into a shared file mapping (the page cache outlives the process; no system
 call on the request path); a thread fsyncs dirty files every `sync_interval`, so the event
-loop never waits on the disk (an OS crash can lose that last interval). With nothing written
-the thread sleeps: the first write after a sync wakes it. Files rotate by size
-and age; one whose calls are all committed is deleted, and a clean shutdown leaves none.
+loop never waits on the disk (an OS crash can lose that last interval). After an interval
+with nothing to sync the thread sleeps until the next write. Files rotate by size and age;
+one whose calls are all committed is deleted, and a clean shutdown leaves none.
 
 Each process holds an exclusive `flock` on its files while it lives; a file another process
 can lock belongs to a dead one. `recover` reads such orphans back into calls (a begin without

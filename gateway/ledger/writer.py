@@ -119,10 +119,9 @@ class LedgerWriter:
             self._spool_now(call)
         else:
             self._queue.append(call)
-            if self._idle:  # the writer sleeps until a call comes: this one
+            # the writer sleeps until a call comes (this one), or a batch is full
+            if self._idle or len(self._queue) == self.batch_size:
                 self._idle = False
-                self._nudge()
-            elif len(self._queue) == self.batch_size:
                 self._nudge()
         LEDGER_PENDING.set(self.pending)
 

@@ -113,3 +113,15 @@ async def wait_for(predicate: Any, within: float = 10.0, interval: float = 0.05)
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+class Counted:
+    """Stands in for a function (plain or async) and records the arguments of each call."""
+
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls.append(args)
+        return self.function(*args)

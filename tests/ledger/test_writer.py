@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -9,13 +10,14 @@ import pytest
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 
+from gateway.calls import Call
 from gateway.ledger.database import Database
 from gateway.ledger.models import calls
 from gateway.ledger.redis_spool import RedisSpool
 from gateway.ledger.spool import FileSpool
 from gateway.ledger.writer import LedgerWriter
 from gateway.metrics import REGISTRY
-from tests.ledger.helpers import make_call, make_meter, settings, wait_for
+from tests.ledger.helpers import Counted, make_call, make_meter, settings, wait_for
 
 
 class FlakyDatabase(Database):
@@ -272,16 +274,13 @@ async def test_spooled_rows_are_counted_once_not_again_when_replayed(
     assert spend() == counted
 
 
-class Counted:
-    """Wraps a coroutine method and counts its calls (and the rows of each, for writes)."""
 
-    def __init__(self, method) -> None:  # type: ignore[no-untyped-def]
-        self.method = method
-        self.sizes: list[int] = []
-
-    async def __call__(self, *args):  # type: ignore[no-untyped-def]
-        self.sizes.append(len(args[0]) if args else 0)
-        return await self.method(*args)
+def record_calls(writer: LedgerWriter, database: Database, count: int) -> list[Call]:
+    """`count` new calls, recorded at once (one burst)."""
+    made = [make_call(database.settings) for _ in range(count)]
+    for call in made:
+        writer.record(call)
+    return made
 
 
 async def test_an_idle_writer_sleeps_until_a_call_arrives(
@@ -289,15 +288,13 @@ async def test_an_idle_writer_sleeps_until_a_call_arrives(
 ) -> None:
     """With nothing queued the writer's thread stays asleep (each wake-up takes the
     interpreter lock from the request loop); the first queued call wakes it."""
-    import asyncio
-
     writer = writer_for(database, tmp_path, interval=0.01, check_interval=30)
     flushes = writer._flush = Counted(writer._flush)  # type: ignore[method-assign]
     await writer.start()
     await asyncio.sleep(0.2)  # the start's one spool check
-    before = len(flushes.sizes)
+    before = len(flushes.calls)
     await asyncio.sleep(0.5)  # fifty intervals
-    assert len(flushes.sizes) - before <= 1
+    assert len(flushes.calls) - before <= 1
     made = make_call(database.settings)
     writer.record(made)  # long before the next check: only the call itself can wake it
     await wait_for(lambda: _equals(row_count(database), 1), within=5)
@@ -311,14 +308,12 @@ async def test_a_burst_of_calls_is_gathered_into_one_insert(
     """The first call of a burst wakes the writer, which waits `interval` for the rest."""
     writer = writer_for(database, tmp_path, interval=0.3, check_interval=30)
     writes = Counted(writer.database.write_calls)
-    writer.database.write_calls = writes  # type: ignore[method-assign]
+    writer.database.write_calls = writes  # type: ignore[method-assign, assignment]
     await writer.start()
-    made = [make_call(database.settings) for _ in range(10)]
-    for call in made:
-        writer.record(call)
+    made = record_calls(writer, database, 10)
     await wait_for(lambda: _equals(row_count(database), 10), within=5)
     await writer.close()
-    assert writes.sizes == [10]
+    assert [len(rows) for rows, in writes.calls] == [10]
     assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
 
 
@@ -327,9 +322,7 @@ async def test_a_full_batch_is_written_without_waiting_out_the_interval(
 ) -> None:
     writer = writer_for(database, tmp_path, interval=60, batch_size=5, check_interval=60)
     await writer.start()
-    made = [make_call(database.settings) for _ in range(5)]
-    for call in made:
-        writer.record(call)
+    made = record_calls(writer, database, 5)
     await wait_for(lambda: _equals(row_count(database), 5), within=5)
     await writer.close()
     assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
@@ -341,19 +334,9 @@ async def test_a_busy_writer_wakes_by_itself_not_at_each_batch(
     """While calls keep coming the writer wakes once an interval on its own: `record` wakes
     it only after an interval without calls (a wake-up handed over from the request loop per
     batch would double the writer's wake-ups under load)."""
-    import asyncio
-
     writer = writer_for(database, tmp_path, interval=0.03, check_interval=30)
     await writer.start()
-    nudges = 0
-    real_nudge = writer._nudge
-
-    def counting_nudge() -> None:
-        nonlocal nudges
-        nudges += 1
-        real_nudge()
-
-    writer._nudge = counting_nudge  # type: ignore[method-assign]
+    nudges = writer._nudge = Counted(writer._nudge)  # type: ignore[method-assign]
     made = []
     for _ in range(60):  # a call every 5 ms for 0.3 s: ten intervals
         made.append(make_call(database.settings))
@@ -361,5 +344,5 @@ async def test_a_busy_writer_wakes_by_itself_not_at_each_batch(
         await asyncio.sleep(0.005)
     await wait_for(lambda: _equals(row_count(database), 60), within=5)
     await writer.close()
-    assert nudges <= 2  # the first call; under a loaded machine perhaps once more
+    assert len(nudges.calls) <= 2  # the first call; under a loaded machine perhaps once more
     assert sorted(await stored_ids(database)) == sorted(c.id for c in made)
